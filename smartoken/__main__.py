@@ -1,0 +1,3 @@
+from smartoken.cli.main import main
+
+main()

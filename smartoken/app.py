@@ -1,0 +1,102 @@
+"""create_app(settings) -> the ASGI application. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from smartoken.api.chat import chat_completions
+from smartoken.api.embeddings import embeddings
+from smartoken.api.health import healthz, readyz
+from smartoken.api.http import JSONResponse
+from smartoken.api.middleware import RequestId
+from smartoken.api.models import get_model, list_models
+from smartoken.config import Settings
+from smartoken.errors import GatewayError, InvalidRequest, NotFound
+from smartoken.state import app_state
+
+log = logging.getLogger("smartoken")
+
+
+def _error_response(err: GatewayError) -> Response:
+    return Response(err.body(), status_code=err.status, headers=err.headers,
+                    media_type="application/json")
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return _error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        err: GatewayError = NotFound(f"Unknown path: {request.url.path}", code="not_found")
+    else:
+        err = InvalidRequest(str(exc.detail), code=f"http_{exc.status_code}")
+        err.status = exc.status_code
+    return _error_response(err)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", extra={"request_id": request.scope.get("state", {})
+                                           .get("request_id")})
+    err = GatewayError("The gateway hit an internal error; the request was not billed.",
+                       code="internal_error")
+    return _error_response(err)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings, *, run_migrations: bool = True) -> RequestId:
+    """The gateway as an ASGI app. The request-id layer is outermost, so that even a response
+    rendered for an unexpected error carries ``x-request-id``."""
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with app_state(settings, run_migrations=run_migrations) as state:
+            app.state.smartoken = state
+            yield
+
+    app = Starlette(
+        routes=routes(),
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )
+    return RequestId(app)
+
+
+def app_from_env() -> RequestId:
+    """Factory for ``uvicorn --factory`` (several workers): settings come from the environment
+    that ``smartoken serve`` exported."""
+    import os
+    from pathlib import Path
+
+    from smartoken.config import load_settings
+
+    cfg = os.environ.get("SMARTOKEN_CONFIG")
+    settings = load_settings(Path(cfg) if cfg else None,
+                             data_dir=os.environ.get("SMARTOKEN_DATA_DIR"))
+    return create_app(settings, run_migrations=False)
+
+
+__all__ = ["JSONResponse", "create_app"]

@@ -1,0 +1,321 @@
+"""Typed settings, read once at start-up: CLI options, environment, and an optional YAML file.
+
+Nothing here runs at import time. ``load_settings`` returns a frozen picture of the gateway's
+configuration; errors name the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_catalog
+from smartoken.catalog.model import Catalog, Family, ModelSpec
+from smartoken.money import MoneyError, Price, parse_usd
+from smartoken.providers.presets import PRESETS, base_url_env
+
+DIALECTS = {
+    "openai", "demo", "moonshot", "deepseek", "qwen", "glm", "ernie", "hunyuan", "minimax",
+    "doubao", "stepfun", "baichuan", "spark", "yi", "sensenova", "pangu", "zhinao", "internlm",
+    "longcat", "anthropic",
+}
+
+
+class ConfigError(ValueError):
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source, self.key, self.problem = source, key, problem
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    first_byte: float = 60.0
+    idle: float = 60.0
+    total: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    dialect: str
+    base_url: str = ""
+    api_key: str | None = field(default=None, repr=False)
+    timeouts: Timeouts = Timeouts()
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_demo(self) -> bool:
+        return self.dialect == "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    model: str
+    provider: str
+    upstream_model: str
+    priority: int = 0
+    weight: int = 1
+    enabled: bool = True
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}/{self.upstream_model}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    redis_url: str | None = None
+    timezone: str = "UTC"
+    log_level: str = "info"
+    max_body_bytes: int = 32 * 1024 * 1024
+    initial_admin_credit: int = 100_000_000  # $100 of demo credit on first start
+    admin_name: str = "admin"
+    master_key: str | None = field(default=None, repr=False)
+    config_path: Path | None = None
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    routes: tuple[RouteConfig, ...] = ()
+    catalog: Catalog = field(default_factory=Catalog)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'smartoken.db').resolve()}"
+
+
+DEMO_PROVIDER = ProviderConfig("demo", "demo")
+
+
+def _section(data: Any, source: str, key: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, key, "must be a mapping")
+    return data
+
+
+def _usd(value: Any, source: str, key: str) -> int:
+    try:
+        return parse_usd(value if not isinstance(value, float) else str(value))
+    except MoneyError as exc:
+        raise ConfigError(source, key, str(exc)) from None
+
+
+def _int(value: Any, source: str, key: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(source, key, f"must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> ProviderConfig:
+    key = f"providers.{name}"
+    raw = _section(raw, source, key)
+    known = {"base_url", "api_key", "api_key_env", "dialect", "timeouts", "headers"}
+    for extra in set(raw) - known:
+        raise ConfigError(source, f"{key}.{extra}", "unknown option")
+    dialect = raw.get("dialect", "openai")
+    if dialect not in DIALECTS:
+        raise ConfigError(source, f"{key}.dialect", f"unknown dialect {dialect!r}")
+    base_url = raw.get("base_url", "")
+    if dialect != "demo":
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(source, f"{key}.base_url", "must be an http(s) URL")
+    api_key = raw.get("api_key")
+    if "api_key_env" in raw:
+        api_key = env.get(str(raw["api_key_env"]))
+    t = _section(raw.get("timeouts"), source, f"{key}.timeouts")
+    try:
+        timeouts = Timeouts(**{k: float(v) for k, v in t.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(source, f"{key}.timeouts", str(exc)) from None
+    headers = _section(raw.get("headers"), source, f"{key}.headers")
+    return ProviderConfig(
+        name, dialect, base_url.rstrip("/"), api_key, timeouts,
+        tuple((str(k), str(v)) for k, v in headers.items()),
+    )
+
+
+def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> ModelSpec:
+    key = f"models.{model_id}"
+    raw = _section(raw, source, key)
+    known = {"family", "context_window", "max_output", "input_price", "output_price",
+             "cached_input_price", "fallbacks", "routes", "description", "kind", "auto_variants"}
+    for extra in set(raw) - known:
+        raise ConfigError(source, f"{key}.{extra}", "unknown option")
+    if base is None:
+        for required in ("family", "context_window", "input_price", "output_price"):
+            if required not in raw:
+                raise ConfigError(source, f"{key}.{required}", "is required for a new model")
+    price = base.price if base else Price(0, 0)
+    cached = raw.get("cached_input_price")
+    price = Price(
+        _usd(raw["input_price"], source, f"{key}.input_price")
+        if "input_price" in raw else price.input,
+        _usd(raw["output_price"], source, f"{key}.output_price")
+        if "output_price" in raw else price.output,
+        _usd(cached, source, f"{key}.cached_input_price")
+        if cached is not None else price.cached_input,
+    )
+    context = _int(raw.get("context_window", base.context_window if base else 0), source,
+                   f"{key}.context_window", 1)
+    max_output = _int(raw.get("max_output", base.max_output if base else min(8192, context)),
+                      source, f"{key}.max_output", 0)
+    return ModelSpec(
+        id=model_id,
+        family=str(raw.get("family", base.family if base else "")),
+        context_window=context,
+        max_output=max_output,
+        price=price,
+        description=str(raw.get("description", base.description if base else "")),
+        auto_variants=tuple(raw.get("auto_variants", base.auto_variants if base else ())),
+        fallbacks=tuple(raw.get("fallbacks", base.fallbacks if base else ())),
+        kind=str(raw.get("kind", base.kind if base else "chat")),
+    )
+
+
+def _routes(model_id: str, raw: Any, source: str) -> list[RouteConfig]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(source, f"models.{model_id}.routes", "must be a list")
+    out = []
+    for i, r in enumerate(raw):
+        key = f"models.{model_id}.routes[{i}]"
+        r = _section(r, source, key)
+        for extra in set(r) - {"provider", "upstream_model", "priority", "weight", "enabled"}:
+            raise ConfigError(source, f"{key}.{extra}", "unknown option")
+        if "provider" not in r:
+            raise ConfigError(source, f"{key}.provider", "is required")
+        out.append(
+            RouteConfig(
+                model_id, str(r["provider"]), str(r.get("upstream_model", model_id)),
+                _int(r.get("priority", 0), source, f"{key}.priority"),
+                _int(r.get("weight", 1), source, f"{key}.weight", 1),
+                bool(r.get("enabled", True)),
+            )
+        )
+    return out
+
+
+def load_settings(
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from the YAML file (optional), the environment and CLI overrides."""
+    env = os.environ if env is None else env
+    source = str(config_path) if config_path else "<defaults>"
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            loaded = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(source, "<file>", f"cannot read: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(source, "<file>", f"invalid YAML: {exc}") from None
+        data = _section(loaded, source, "<top level>")
+    known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
+             "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
+             "builtin_presets", "demo", "providers", "models"}
+    for extra in set(data) - known:
+        raise ConfigError(source, extra, "unknown option")
+
+    catalog = builtin_catalog() if data.get("builtin_catalog", True) else Catalog()
+    if not data.get("builtin_catalog", True):
+        catalog.add_family(Family("demo", "SmarToken demo", "SmarToken", 1, 1, "demo"))
+    providers: dict[str, ProviderConfig] = {}
+    routes: list[RouteConfig] = []
+
+    if data.get("builtin_presets", True):
+        for preset in PRESETS:
+            key = env.get(preset.key_env)
+            if not key:
+                continue
+            url = env.get(base_url_env(preset), preset.base_url).rstrip("/")
+            providers[preset.provider] = ProviderConfig(preset.provider, preset.provider, url, key)
+            ids = dict(preset.upstream_ids)
+            for spec in catalog.models.values():
+                if spec.family == preset.family and not spec.auto_variants:
+                    routes.append(RouteConfig(spec.id, preset.provider, ids.get(spec.id, spec.id),
+                                              priority=10))
+
+    for name, raw in _section(data.get("providers"), source, "providers").items():
+        providers[str(name)] = _provider(str(name), raw, source, env)
+
+    for model_id, raw in _section(data.get("models"), source, "models").items():
+        model_id = str(model_id)
+        spec = _model(model_id, raw, source, catalog.get(model_id))
+        catalog.add_model(spec)
+        model_routes = _routes(model_id, (raw or {}).get("routes"), source)
+        if model_routes:
+            routes = [r for r in routes if r.model != model_id] + model_routes
+
+    for r in routes:
+        if r.provider not in providers and r.provider != "demo":
+            raise ConfigError(source, f"models.{r.model}.routes", f"unknown provider {r.provider!r}")
+    for spec in catalog.models.values():
+        for fb in spec.fallbacks:
+            if fb not in catalog.models:
+                raise ConfigError(source, f"models.{spec.id}.fallbacks", f"unknown model {fb!r}")
+        for v in spec.auto_variants:
+            if v not in catalog.models:
+                raise ConfigError(source, f"models.{spec.id}.auto_variants", f"unknown model {v!r}")
+
+    demo = data.get("demo", "auto")
+    if demo not in ("auto", True, False):
+        raise ConfigError(source, "demo", "must be auto, true or false")
+    if demo is not False:
+        providers.setdefault("demo", DEMO_PROVIDER)
+        routed = {r.model for r in routes}
+        for spec in catalog.models.values():
+            if spec.auto_variants:
+                continue
+            if spec.id not in routed and (demo is True or demo == "auto"):
+                routes.append(RouteConfig(spec.id, "demo", spec.id, priority=0))
+    if DEMO_MODEL_ID in catalog.models and demo is False:
+        del catalog.models[DEMO_MODEL_ID]
+
+    tz = str(data.get("timezone", env.get("SMARTOKEN_TIMEZONE", "UTC")))
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(source, "timezone", f"unknown time zone {tz!r}") from None
+
+    settings = Settings(
+        host=str(data.get("host", "127.0.0.1")),
+        port=_int(data.get("port", 8000), source, "port", 0),
+        workers=_int(data.get("workers", 1), source, "workers", 1),
+        data_dir=Path(data.get("data_dir", env.get("SMARTOKEN_DATA_DIR", "data"))),
+        database_url=str(data.get("database_url", env.get("SMARTOKEN_DATABASE_URL", ""))),
+        redis_url=data.get("redis_url", env.get("SMARTOKEN_REDIS_URL")) or None,
+        timezone=tz,
+        log_level=str(data.get("log_level", env.get("SMARTOKEN_LOG_LEVEL", "info"))),
+        max_body_bytes=_int(data.get("max_body_mb", 32), source, "max_body_mb", 1) * 1024 * 1024,
+        initial_admin_credit=_usd(data.get("initial_admin_credit", "100"), source,
+                                  "initial_admin_credit"),
+        master_key=env.get("SMARTOKEN_MASTER_KEY") or None,
+        config_path=config_path,
+        providers=providers,
+        routes=tuple(routes),
+        catalog=catalog,
+    )
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if "data_dir" in clean:
+        clean["data_dir"] = Path(clean["data_dir"])
+    return replace(settings, **clean)

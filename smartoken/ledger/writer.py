@@ -1,0 +1,110 @@
+"""The batched ledger writer: usage records and wallet debits, off the hot path.
+
+``record()`` is synchronous and never awaits, so billing cannot be skipped by a cancelled
+request handler. A tracked background task flushes the queue every ``interval`` seconds (or at
+once when a batch fills) in one database transaction per batch: the usage rows, one debit
+transaction per billed request, and the wallet balances moved by the same sums. A failed flush
+keeps the batch and retries; ``close()`` drains everything before shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smartoken.ledger.records import UsageRecord
+from smartoken.store.repo import now
+from smartoken.store.schema import usage_records, wallet_transactions, wallets
+
+log = logging.getLogger("smartoken.ledger")
+
+
+class LedgerWriter:
+    def __init__(
+        self, engine: AsyncEngine, origin: str, interval: float = 0.05, max_batch: int = 1000
+    ) -> None:
+        self._engine = engine
+        self._origin = origin
+        self._interval = interval
+        self._max_batch = max_batch
+        self._queue: list[UsageRecord] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._flush_lock = asyncio.Lock()
+        self.written = 0
+        self.failures = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def record(self, rec: UsageRecord) -> None:
+        self._queue.append(rec)
+        if len(self._queue) >= self._max_batch:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-writer")
+
+    async def _run(self) -> None:
+        backoff = self._interval
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            self._wake.clear()
+            try:
+                await self.flush()
+                backoff = self._interval
+            except Exception:
+                self.failures += 1
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+                log.exception("ledger flush failed; %d records kept for retry", self.pending)
+
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                await self._write(batch)
+                del self._queue[: len(batch)]
+                self.written += len(batch)
+
+    async def _write(self, batch: list[UsageRecord]) -> None:
+        ts = now()
+        debits = [
+            {"account_id": r.account_id, "kind": "debit", "amount_micro": -r.cost_micro,
+             "request_id": r.id, "actor": "gateway", "reason": f"usage {r.requested_model}",
+             "origin": self._origin, "created_at": ts}
+            for r in batch if r.cost_micro
+        ]
+        per_account: dict[int, int] = defaultdict(int)
+        for d in debits:
+            per_account[d["account_id"]] += d["amount_micro"]
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(usage_records), [r.row() for r in batch])
+            if debits:
+                await conn.execute(insert(wallet_transactions), debits)
+                for account_id, amount in per_account.items():
+                    await conn.execute(
+                        update(wallets).where(wallets.c.account_id == account_id)
+                        .values(balance_micro=wallets.c.balance_micro + amount)
+                    )
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        for attempt in range(20):
+            try:
+                await self.flush()
+                return
+            except Exception:
+                log.exception("final ledger flush failed (attempt %d)", attempt + 1)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        log.error("ledger: %d usage records could not be written", self.pending)

@@ -1,0 +1,78 @@
+"""Exact money: integer micro-USD (1 USD = 1,000,000), never floats.
+
+Prices are integer micro-USD per one million tokens, so "$0.60 / 1M tokens" is ``600_000``.
+The cost of a request is the exact rational sum of its token counts times their prices,
+rounded half-up once, to the micro-dollar. Every ledger row stores that integer, so sums
+over the ledger are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import NewType
+
+MicroUSD = NewType("MicroUSD", int)
+
+MICRO_PER_USD = 1_000_000
+TOKENS_PER_PRICE_UNIT = 1_000_000
+
+
+class MoneyError(ValueError):
+    """A money amount that cannot be represented exactly."""
+
+
+def parse_usd(value: str | int | Decimal) -> MicroUSD:
+    """Parse a USD amount ("0.60", 5, Decimal("1.25")) into exact micro-USD.
+
+    Floats are refused: they cannot carry an exact amount. More than six decimals is an error
+    rather than a silent rounding.
+    """
+    if isinstance(value, (bool, float)):
+        raise MoneyError(f"USD amounts must be strings or integers, not {type(value).__name__}")
+    try:
+        dec = Decimal(value) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError) as exc:
+        raise MoneyError(f"not a USD amount: {value!r}") from exc
+    if not dec.is_finite():
+        raise MoneyError(f"not a USD amount: {value!r}")
+    micro = dec * MICRO_PER_USD
+    if micro != micro.to_integral_value():
+        raise MoneyError(f"{value!r} has more precision than one micro-dollar")
+    return MicroUSD(int(micro))
+
+
+def format_usd(micro: int) -> str:
+    """Render micro-USD as a plain decimal string with six places: 1234567 -> "1.234567"."""
+    sign = "-" if micro < 0 else ""
+    whole, frac = divmod(abs(micro), MICRO_PER_USD)
+    return f"{sign}{whole}.{frac:06d}"
+
+
+def usd_decimal(micro: int) -> Decimal:
+    return Decimal(micro).scaleb(-6)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """Micro-USD per 1M tokens. ``cached_input`` applies to cache-hit prompt tokens."""
+
+    input: int
+    output: int
+    cached_input: int | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> MicroUSD:
+        """Exact cost, rounded half-up once to the micro-dollar.
+
+        ``cached_tokens`` are part of ``prompt_tokens`` (OpenAI's convention); they are priced
+        at ``cached_input`` when the model has one. Reasoning tokens are part of
+        ``completion_tokens`` and priced as output.
+        """
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_price = self.input if self.cached_input is None else self.cached_input
+        numerator = (
+            (prompt_tokens - cached) * self.input
+            + cached * cached_price
+            + completion_tokens * self.output
+        )
+        return MicroUSD((numerator + TOKENS_PER_PRICE_UNIT // 2) // TOKENS_PER_PRICE_UNIT)

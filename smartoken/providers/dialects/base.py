@@ -1,0 +1,94 @@
+"""The plain OpenAI dialect. Family dialects subclass it and override only what differs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from smartoken.providers.base import JSON, UpstreamError, Usage
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class Dialect:
+    name = "openai"
+
+    def prepare(self, body: JSON, stream: bool) -> None:
+        """Adjust an outgoing request in place (the model id is already the upstream's)."""
+        if stream:
+            opts = body.get("stream_options")
+            opts = dict(opts) if isinstance(opts, dict) else {}
+            opts["include_usage"] = True
+            body["stream_options"] = opts
+
+    def usage(self, obj: JSON) -> Usage | None:
+        """Usage carried by a response or chunk, wherever this dialect puts it."""
+        raw = obj.get("usage")
+        if not isinstance(raw, dict):
+            choices = obj.get("choices")
+            if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+                raw = choices[0].get("usage")
+            if not isinstance(raw, dict):
+                return None
+        usage = Usage(_int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens")))
+        details = raw.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            usage.cached_tokens = _int(details.get("cached_tokens"))
+        if not usage.cached_tokens:
+            usage.cached_tokens = _int(raw.get("prompt_cache_hit_tokens")) or _int(
+                raw.get("cached_tokens")
+            )
+        cdetails = raw.get("completion_tokens_details")
+        if isinstance(cdetails, dict):
+            usage.reasoning_tokens = _int(cdetails.get("reasoning_tokens"))
+        return usage
+
+    def normalize_chunk(self, chunk: JSON) -> JSON:
+        """Make a stream chunk plain OpenAI (drop usage tucked inside choices)."""
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict) and "usage" in choice:
+                    del choice["usage"]
+        return chunk
+
+    def normalize_response(self, resp: JSON) -> JSON:
+        return resp
+
+    def error(self, status: int, raw: bytes, retry_after: float | None) -> UpstreamError:
+        """Translate an upstream error answer into an ``UpstreamError``."""
+        message, code, etype = self._error_fields(raw)
+        text = f"upstream returned {status}" + (f": {message}" if message else "")
+        if status == 429:
+            if etype == "exceeded_current_quota_error" or code == "insufficient_quota":
+                return UpstreamError(text, kind="quota", status=status)
+            return UpstreamError(text, kind="rate_limited", status=status, retry_after=retry_after)
+        if status == 402:
+            return UpstreamError(text, kind="quota", status=status)
+        if status in (401, 403):
+            return UpstreamError(text, kind="auth", status=status)
+        if status >= 500 or status == 408:
+            return UpstreamError(text, kind="server", status=status, retry_after=retry_after)
+        body: JSON = {"message": message or text, "type": etype or "invalid_request_error",
+                      "code": code}
+        return UpstreamError(text, kind="client", status=status, retryable=False, body=body)
+
+    @staticmethod
+    def _error_fields(raw: bytes) -> tuple[str, str | None, str | None]:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw[:200].decode("utf-8", "replace"), None, None
+        if not isinstance(data, dict):
+            return "", None, None
+        err = data.get("error", data)
+        if isinstance(err, str):
+            return err, None, None
+        if not isinstance(err, dict):
+            return "", None, None
+        msg = err.get("message") or err.get("error_msg") or data.get("message") or ""
+        code = err.get("code") or err.get("error_code")
+        return str(msg), None if code is None else str(code), err.get("type")

@@ -1,0 +1,143 @@
+"""The generic adapter for OpenAI-compatible upstreams, over a pooled aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from smartoken.config import ProviderConfig
+from smartoken.providers.base import JSON, UpstreamError
+from smartoken.providers.dialects.base import Dialect
+from smartoken.relay.sse import DONE, SSEDecoder
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class OpenAICompatProvider:
+    def __init__(
+        self, config: ProviderConfig, session: aiohttp.ClientSession, dialect: Dialect
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self.dialect = dialect
+        self._session = session
+        self._chat_url = config.base_url + "/chat/completions"
+        self._embed_url = config.base_url + "/embeddings"
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if config.api_key:
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        headers.update(dict(config.headers))
+        self._headers = headers
+        t = config.timeouts
+        self._timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
+
+    async def _post(self, url: str, body: JSON) -> aiohttp.ClientResponse:
+        t = self.config.timeouts
+        try:
+            async with asyncio.timeout(t.first_byte):
+                resp = await self._session.post(
+                    url, data=orjson.dumps(body), headers=self._headers, timeout=self._timeout
+                )
+        except TimeoutError:
+            raise UpstreamError(f"{self.name}: no response within {t.first_byte:g}s",
+                                kind="timeout", status=504) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise UpstreamError(f"{self.name}: cannot connect ({exc.os_error})",
+                                kind="connect", status=503) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"{self.name}: {type(exc).__name__}", kind="connect",
+                                status=502) from None
+        if resp.status != 200:
+            try:
+                async with asyncio.timeout(t.idle):
+                    raw = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                raw = b""
+            finally:
+                resp.release()
+            raise self.dialect.error(resp.status, raw, _retry_after(resp.headers))
+        return resp
+
+    async def _read_json(self, resp: aiohttp.ClientResponse) -> JSON:
+        t = self.config.timeouts
+        try:
+            async with asyncio.timeout(t.idle):
+                raw = await resp.read()
+        except TimeoutError:
+            raise UpstreamError(f"{self.name}: response body stalled", kind="timeout",
+                                status=504) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"{self.name}: {type(exc).__name__} reading the response",
+                                kind="cut", status=502) from None
+        finally:
+            resp.release()
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{self.name}: response is not JSON", kind="protocol") from None
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{self.name}: response is not an object", kind="protocol")
+        if "error" in data and "choices" not in data and "data" not in data:
+            raise self.dialect.error(500, raw, None)
+        return data
+
+    async def complete(self, body: JSON) -> JSON:
+        self.dialect.prepare(body, stream=False)
+        resp = await self._post(self._chat_url, body)
+        return self.dialect.normalize_response(await self._read_json(resp))
+
+    async def embed(self, body: JSON) -> JSON:
+        resp = await self._post(self._embed_url, body)
+        return await self._read_json(resp)
+
+    async def stream(self, body: JSON) -> AsyncIterator[JSON]:
+        self.dialect.prepare(body, stream=True)
+        resp = await self._post(self._chat_url, body)
+        idle = self.config.timeouts.idle
+        decoder = SSEDecoder()
+        content = resp.content
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(idle):
+                        data = await content.readany()
+                except TimeoutError:
+                    raise UpstreamError(f"{self.name}: stream idle for {idle:g}s",
+                                        kind="timeout", status=504) from None
+                except aiohttp.ClientError as exc:
+                    raise UpstreamError(f"{self.name}: stream broken ({type(exc).__name__})",
+                                        kind="cut") from None
+                events = decoder.feed(data) if data else decoder.close()
+                for payload in events:
+                    if payload == DONE:
+                        return
+                    try:
+                        chunk = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        raise UpstreamError(f"{self.name}: malformed stream chunk",
+                                            kind="protocol") from None
+                    if not isinstance(chunk, dict):
+                        raise UpstreamError(f"{self.name}: malformed stream chunk",
+                                            kind="protocol")
+                    if "error" in chunk and not chunk.get("choices"):
+                        raise self.dialect.error(500, payload, None)
+                    yield self.dialect.normalize_chunk(chunk)
+                if not data:
+                    raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
+        finally:
+            resp.close() if not content.at_eof() else resp.release()
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,354 @@
+"""The hot path, top to bottom: authenticate, resolve, count, reserve, route, call, relay,
+settle, record.
+
+Billing never depends on the client staying connected: settlement and the usage record are
+synchronous calls made in ``finally`` blocks (no ``await``), so a cancelled handler still
+leaves exactly one record and releases what it did not spend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from smartoken import tokens
+from smartoken.api import wire
+from smartoken.auth.keys import KeyContext
+from smartoken.budget.reserver import Reservation
+from smartoken.catalog.model import ModelSpec
+from smartoken.errors import (
+    ContextLengthExceeded,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    UpstreamFailed,
+)
+from smartoken.ledger import records
+from smartoken.ledger.records import UsageRecord
+from smartoken.providers.base import JSON, UpstreamError, Usage
+from smartoken.routing.router import Route
+from smartoken.state import AppState
+
+# Prompt estimates are reserved with headroom: upstream tokenizers differ from ours.
+PROMPT_HEADROOM_NUM, PROMPT_HEADROOM_DEN, PROMPT_HEADROOM_ADD = 5, 4, 16
+
+
+@dataclass(slots=True)
+class Call:
+    """One chat request as it moves through the pipeline."""
+
+    request_id: str
+    key: KeyContext
+    body: JSON
+    spec: ModelSpec
+    requested_model: str
+    stream: bool
+    include_usage: bool
+    prompt_tokens: int
+    max_output: int
+    started: float  # perf_counter
+    reservation: Reservation | None = None
+    attempts: list[JSON] = field(default_factory=list)
+
+
+def _now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def resolve_model(state: AppState, key: KeyContext, model_id: str) -> ModelSpec:
+    spec = state.catalog.get(model_id)
+    if spec is None:
+        raise NotFound(f"The model '{model_id}' does not exist. GET /v1/models lists the models "
+                       "this key may use.", param="model")
+    if key.families is not None and spec.family not in key.families:
+        raise PermissionDenied(
+            f"This API key may not use '{model_id}' (family '{spec.family}'); it is limited to "
+            f"{', '.join(sorted(key.families))}.", param="model")
+    return spec
+
+
+def requested_output(body: JSON) -> int | None:
+    value = body.get("max_completion_tokens")
+    if value is None:
+        value = body.get("max_tokens")
+    return value if isinstance(value, int) else None
+
+
+def fit_context(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None) -> ModelSpec:
+    """Check the prompt fits; for ``auto`` ids pick the smallest variant that fits."""
+    need = prompt + (wanted or 0)
+    if spec.auto_variants:
+        variants = [state.catalog.models[v] for v in spec.auto_variants]
+        for v in sorted(variants, key=lambda m: m.context_window):
+            if need <= v.context_window and state.router.has_routes(v.id):
+                return v
+        largest = max(variants, key=lambda m: m.context_window)
+        raise ContextLengthExceeded(
+            f"This request needs {need} tokens ({prompt} in the messages"
+            f"{f' + {wanted} requested output' if wanted else ''}); the largest variant of "
+            f"'{spec.id}' ('{largest.id}') holds {largest.context_window}.", param="messages")
+    if need > spec.context_window:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {spec.context_window} tokens. However, "
+            f"your messages resulted in {prompt} tokens"
+            f"{f' and {wanted} requested output tokens' if wanted else ''}.", param="messages")
+    return spec
+
+
+def worst_case_cost(call: Call) -> int:
+    n = call.body.get("n")
+    choices = n if isinstance(n, int) and n > 0 else 1
+    prompt = call.prompt_tokens * PROMPT_HEADROOM_NUM // PROMPT_HEADROOM_DEN + PROMPT_HEADROOM_ADD
+    return call.spec.price.cost(prompt, call.max_output * choices)
+
+
+async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
+                             data: JSON) -> Call:
+    wire.validate_embeddings(data)
+    requested = data["model"]
+    spec = resolve_model(state, key, requested)
+    if spec.kind != "embedding":
+        raise InvalidRequest(f"'{requested}' is not an embedding model.", param="model")
+    inp = data["input"]
+    items = inp if isinstance(inp, list) else [inp]
+    prompt = sum(len(x) if isinstance(x, list) else 1 if isinstance(x, int)
+                 else tokens.count_text(x) for x in items)
+    if not state.router.has_routes(spec.id):
+        raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
+    call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
+                time.perf_counter())
+    call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
+    return call
+
+
+async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON) -> Call:
+    """Validate, resolve and reserve. Raises before anything is recorded or reserved."""
+    wire.validate_chat(data)
+    requested = data["model"]
+    spec = resolve_model(state, key, requested)
+    if spec.kind != "chat":
+        raise InvalidRequest(f"'{requested}' is an embedding model; use /v1/embeddings.",
+                             param="model")
+    prompt = tokens.count_messages(data["messages"], data.get("tools"))
+    wanted = requested_output(data)
+    spec = fit_context(state, spec, prompt, wanted)
+    if not state.router.has_routes(spec.id):
+        raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
+    max_output = wanted if wanted is not None else max(
+        1, min(spec.max_output, spec.context_window - prompt))
+    stream = bool(data.get("stream"))
+    opts = data.get("stream_options")
+    include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
+    call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
+                max_output, time.perf_counter())
+    call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
+    return call
+
+
+def upstream_body(call: Call, route: Route) -> JSON:
+    body = dict(call.body)
+    body["model"] = route.upstream_model
+    if call.spec.kind == "embedding":
+        return body
+    if requested_output(body) is None:
+        body["max_tokens"] = call.max_output  # what was reserved is what may be spent
+    if not call.include_usage:
+        body.pop("stream_options", None)
+    return body
+
+
+def _record(state: AppState, call: Call, *, route: Route | None, status: str, http: int,
+            usage: Usage | None, estimated: bool, ttft: float | None,
+            error: str | None = None) -> int:
+    """Settle the reservation to the actual cost and queue the usage record. Never awaits."""
+    u = usage or Usage()
+    cost = call.spec.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
+    res = call.reservation
+    if res is not None:
+        state.reserver.settle(res, cost)
+    provider = state.providers.get(route.provider) if route else None
+    state.ledger.record(UsageRecord(
+        id=call.request_id,
+        created_at=datetime.fromtimestamp(res.started_at, UTC) if res else _now_utc(),
+        account_id=call.key.account_id,
+        key_id=call.key.key_id,
+        requested_model=call.requested_model,
+        model=call.spec.id,
+        day=res.day if res else "",
+        month=res.month if res else "",
+        stream=call.stream,
+        route=route.id if route else None,
+        provider=provider.name if provider else (route.provider if route else None),
+        upstream_model=route.upstream_model if route else None,
+        status=status,
+        http_status=http,
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        cached_tokens=u.cached_tokens,
+        reasoning_tokens=u.reasoning_tokens,
+        usage_estimated=estimated,
+        latency_ms=int((time.perf_counter() - call.started) * 1000),
+        ttft_ms=None if ttft is None else int((ttft - call.started) * 1000),
+        cost_micro=cost,
+        attempts=orjson.dumps(call.attempts).decode() if call.attempts else None,
+        error=error,
+    ))
+    return cost
+
+
+def _fail_over_error(call: Call, last: UpstreamError | None) -> UpstreamFailed:
+    tried = ", ".join(f"{a['route']} ({a['error']})" for a in call.attempts) or "none available"
+    kinds = {a["kind"] for a in call.attempts}
+    status = 504 if kinds == {"timeout"} else 503 if kinds <= {
+        "connect", "rate_limited", "quota", "timeout", "unavailable"} else 502
+    if not call.attempts:
+        status = 503
+    return UpstreamFailed(f"Every route for '{call.spec.id}' failed. Tried: {tried}.",
+                          status=status)
+
+
+def _provider_for(state: AppState, route: Route) -> Any:
+    return state.providers[route.provider]
+
+
+def _note_failure(state: AppState, call: Call, route: Route, exc: UpstreamError) -> None:
+    call.attempts.append({"route": route.id, "kind": exc.kind, "status": exc.status,
+                          "error": exc.message})
+    if exc.kind != "client":
+        state.router.health.failure(route.id, exc.message, kind=exc.kind,
+                                    retry_after=exc.retry_after)
+
+
+def _client_error(exc: UpstreamError) -> GatewayError:
+    body = exc.body or {}
+    status = exc.status if 400 <= exc.status < 500 and exc.status not in (401, 403) else 400
+    err = InvalidRequest(str(body.get("message") or exc.message),
+                         code=str(body.get("code") or "upstream_invalid_request"))
+    err.status = 400 if status == 422 else status
+    return err
+
+
+# ------------------------------------------------------------------ non-streaming
+
+
+async def complete(state: AppState, call: Call, operation: str = "complete") -> JSON:
+    """A unary call (``complete`` or ``embed``) with fail-over across the model's routes."""
+    last: UpstreamError | None = None
+    for route in state.router.plan(call.spec.id):
+        provider = _provider_for(state, route)
+        t0 = time.perf_counter()
+        try:
+            resp = await getattr(provider, operation)(upstream_body(call, route))
+        except UpstreamError as exc:
+            _note_failure(state, call, route, exc)
+            if not exc.retryable:
+                _record(state, call, route=route, status="rejected", http=exc.status,
+                        usage=None, estimated=False, ttft=None, error=exc.message)
+                raise _client_error(exc) from None
+            last = exc
+            continue
+        except BaseException:
+            _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499,
+                    usage=None, estimated=True, ttft=None, error="client closed the request")
+            raise
+        state.router.health.success(route.id, (time.perf_counter() - t0) * 1000)
+        usage = provider.dialect.usage(resp)
+        estimated = usage is None
+        if usage is None:
+            usage = Usage(call.prompt_tokens, _completion_estimate(resp))
+        resp["model"] = call.requested_model
+        if call.attempts:
+            call.attempts.append({"route": route.id, "kind": "ok", "status": 200, "error": ""})
+        _record(state, call, route=route, status=records.OK, http=200, usage=usage,
+                estimated=estimated, ttft=None)
+        return resp
+    err = _fail_over_error(call, last)
+    _record(state, call, route=None, status=records.UPSTREAM_ERROR, http=err.status, usage=None,
+            estimated=False, ttft=None, error=err.message)
+    raise err
+
+
+def _completion_estimate(resp: JSON) -> int:
+    texts: list[str] = []
+    for choice in resp.get("choices") or []:
+        msg = choice.get("message") or {} if isinstance(choice, dict) else {}
+        for f in ("content", "reasoning_content"):
+            if isinstance(msg.get(f), str):
+                texts.append(msg[f])
+        for c in msg.get("tool_calls") or []:
+            fn = c.get("function") or {}
+            texts.append(str(fn.get("name", "")) + str(fn.get("arguments", "")))
+    return tokens.count_text("".join(texts))
+
+
+# ------------------------------------------------------------------ streaming
+
+
+class Delivered:
+    """What reached the client: text for estimating, usage if the upstream reported it."""
+
+    __slots__ = ("finished", "first_at", "parts", "usage")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.usage: Usage | None = None
+        self.first_at: float | None = None
+        self.finished = False
+
+    def take(self, chunk: JSON) -> None:
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if delta:
+                for f in ("content", "reasoning_content"):
+                    v = delta.get(f)
+                    if v:
+                        self.parts.append(v)
+                for c in delta.get("tool_calls") or ():
+                    fn = c.get("function") or {}
+                    self.parts.append((fn.get("name") or "") + (fn.get("arguments") or ""))
+            if choice.get("finish_reason"):
+                self.finished = True
+
+    def estimate(self, prompt: int) -> Usage:
+        return Usage(prompt, tokens.count_text("".join(self.parts)))
+
+
+async def open_stream(state: AppState, call: Call) -> tuple[Route, Any, AsyncIterator[JSON],
+                                                            JSON]:
+    """Try routes until one yields its first chunk; before that, failures fail over."""
+    last: UpstreamError | None = None
+    for route in state.router.plan(call.spec.id):
+        provider = _provider_for(state, route)
+        it = provider.stream(upstream_body(call, route))
+        try:
+            first = await it.__anext__()
+        except StopAsyncIteration:
+            exc = UpstreamError(f"{route.provider}: empty stream", kind="cut")
+            _note_failure(state, call, route, exc)
+            last = exc
+            continue
+        except UpstreamError as exc:
+            await it.aclose()
+            _note_failure(state, call, route, exc)
+            if not exc.retryable:
+                _record(state, call, route=route, status="rejected", http=exc.status,
+                        usage=None, estimated=False, ttft=None, error=exc.message)
+                raise _client_error(exc) from None
+            last = exc
+            continue
+        except BaseException:
+            await it.aclose()
+            _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499,
+                    usage=None, estimated=True, ttft=None, error="client closed the request")
+            raise
+        return route, provider, it, first
+    err = _fail_over_error(call, last)
+    _record(state, call, route=None, status=records.UPSTREAM_ERROR, http=err.status, usage=None,
+            estimated=False, ttft=None, error=err.message)
+    raise err

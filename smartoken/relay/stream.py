@@ -1,0 +1,146 @@
+"""Relaying an upstream stream to the client as SSE, chunk by chunk, never buffered.
+
+Once the first byte is out the status is fixed: a later upstream failure ends the stream with
+an in-band error event and ``[DONE]``; delivered tokens are billed (counted by tokenizer when
+the upstream sent no usage) and the record is marked partial. A client that disconnects
+cancels the upstream call at once and is recorded as ``client_closed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from smartoken.errors import UpstreamFailed, sse_error
+from smartoken.ledger import records
+from smartoken.providers.base import JSON, UpstreamError, Usage
+from smartoken.relay.pipeline import Call, Delivered, _note_failure, _record
+from smartoken.relay.sse import DONE_FRAME
+from smartoken.routing.router import Route
+from smartoken.state import AppState
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def _usage_payload(u: Usage) -> JSON:
+    out: JSON = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                 "total_tokens": u.prompt_tokens + u.completion_tokens}
+    if u.cached_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
+    if u.reasoning_tokens:
+        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
+    return out
+
+
+class RelayStream:
+    """An ASGI response that pumps ``it`` to the client and settles when it ends."""
+
+    def __init__(self, state: AppState, call: Call, route: Route, provider: Any,
+                 it: AsyncIterator[JSON], first: JSON) -> None:
+        self.state, self.call, self.route, self.provider = state, call, route, provider
+        self.it, self.first = it, first
+        self.delivered = Delivered()
+        self.client_gone = False
+        self.head: JSON | None = None
+
+    async def _watch(self, receive: Any, task: asyncio.Task[Any]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                task.cancel()
+                return
+
+    def _frame(self, chunk: JSON) -> bytes | None:
+        """Normalise one chunk for the client; None when it carries nothing to send."""
+        dialect = self.provider.dialect
+        usage = dialect.usage(chunk)
+        if usage is not None:
+            self.delivered.usage = usage  # the last value wins; never added up
+        chunk.pop("usage", None)
+        if self.head is None:
+            self.head = {k: chunk[k] for k in ("id", "created", "system_fingerprint")
+                         if k in chunk}
+        if not chunk.get("choices"):
+            return None
+        self.delivered.take(chunk)
+        if self.delivered.first_at is None:
+            self.delivered.first_at = time.perf_counter()
+        chunk["model"] = self.call.requested_model
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def _usage_frame(self, usage: Usage) -> bytes:
+        head = self.head or {}
+        payload = {"id": head.get("id", "chatcmpl-" + self.call.request_id),
+                   "object": "chat.completion.chunk", "created": head.get("created",
+                                                                          int(time.time())),
+                   "model": self.call.requested_model, "choices": [],
+                   "usage": _usage_payload(usage)}
+        if "system_fingerprint" in head:
+            payload["system_fingerprint"] = head["system_fingerprint"]
+        return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.ensure_future(self._watch(receive, task))
+        status, error = records.OK, None
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            data = self._frame(self.first)
+            if data:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            try:
+                async for chunk in self.it:
+                    data = self._frame(chunk)
+                    if data:
+                        await send({"type": "http.response.body", "body": data,
+                                    "more_body": True})
+            except UpstreamError as exc:
+                if not (exc.kind == "cut" and self.delivered.finished):
+                    status, error = records.PARTIAL, exc.message
+                    _note_failure(self.state, self.call, self.route, exc)
+                    err = UpstreamFailed(f"The upstream stream failed after it started: "
+                                         f"{exc.message}", status=502)
+                    await send({"type": "http.response.body", "body": sse_error(err),
+                                "more_body": True})
+            if status == records.OK and self.call.include_usage:
+                usage = self.delivered.usage or self.delivered.estimate(self.call.prompt_tokens)
+                await send({"type": "http.response.body", "body": self._usage_frame(usage),
+                            "more_body": True})
+            await send({"type": "http.response.body", "body": DONE_FRAME, "more_body": False})
+        except asyncio.CancelledError:
+            if not self.client_gone:
+                raise
+            task.uncancel()
+            status, error = records.CLIENT_CLOSED, "client disconnected mid-stream"
+        except OSError:
+            status, error = records.CLIENT_CLOSED, "client disconnected mid-stream"
+        finally:
+            watcher.cancel()
+            self._settle(status, error)
+            await self.it.aclose()  # type: ignore[attr-defined]
+
+    def _settle(self, status: str, error: str | None) -> None:
+        d = self.delivered
+        usage, estimated = d.usage, False
+        if usage is None or (status != records.OK and not d.finished):
+            # No usage, or the stream broke: bill what was delivered, counted by tokenizer.
+            usage, estimated = d.estimate(self.call.prompt_tokens), True
+        latency = (time.perf_counter() - self.call.started) * 1000
+        if status == records.OK:
+            ttft = None if d.first_at is None else (d.first_at - self.call.started) * 1000
+            self.state.router.health.success(self.route.id, latency, ttft)
+        if self.call.attempts:
+            self.call.attempts.append({"route": self.route.id, "kind": status, "status": 200,
+                                       "error": error or ""})
+        _record(self.state, self.call, route=self.route, status=status, http=200, usage=usage,
+                estimated=estimated, ttft=d.first_at, error=error)

@@ -1,0 +1,72 @@
+"""Route selection: highest priority tier first, weighted draw inside a tier, never the same
+route twice in one request, open breakers skipped. Pure: no I/O."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from smartoken.config import RouteConfig
+from smartoken.routing.health import HealthBoard
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    id: str
+    model: str
+    provider: str
+    upstream_model: str
+    priority: int
+    weight: int
+
+
+class Router:
+    def __init__(self, routes: tuple[RouteConfig, ...], health: HealthBoard,
+                 rng: random.Random | None = None) -> None:
+        self.health = health
+        self._rng = rng or random.Random()
+        self._tiers: dict[str, list[list[Route]]] = {}
+        self.set_routes(routes)
+
+    def set_routes(self, routes: tuple[RouteConfig, ...]) -> None:
+        by_model: dict[str, dict[int, list[Route]]] = {}
+        for r in routes:
+            if not r.enabled:
+                continue
+            route = Route(f"{r.model}:{r.provider}/{r.upstream_model}", r.model, r.provider,
+                          r.upstream_model, r.priority, r.weight)
+            by_model.setdefault(r.model, {}).setdefault(r.priority, []).append(route)
+        self._tiers = {
+            model: [tiers[p] for p in sorted(tiers, reverse=True)]
+            for model, tiers in by_model.items()
+        }
+
+    def has_routes(self, model: str) -> bool:
+        return model in self._tiers
+
+    def routes(self, model: str) -> list[Route]:
+        return [r for tier in self._tiers.get(model, []) for r in tier]
+
+    def plan(self, model: str) -> Iterator[Route]:
+        """Yield routes in the order to try them. Routes with an open breaker are skipped; if
+        every route of the model is open, the ones cooling down are not tried at all."""
+        for tier in self._tiers.get(model, []):
+            if len(tier) == 1:
+                if self.health.available(tier[0].id):
+                    yield tier[0]
+                continue
+            remaining = list(tier)
+            while remaining:
+                total = sum(r.weight for r in remaining)
+                pick = self._rng.uniform(0, total)
+                acc = 0.0
+                chosen = remaining[-1]
+                for r in remaining:
+                    acc += r.weight
+                    if pick <= acc:
+                        chosen = r
+                        break
+                remaining.remove(chosen)
+                if self.health.available(chosen.id):
+                    yield chosen

@@ -1,0 +1,154 @@
+"""AppState: every resource the gateway holds, built by one async context manager.
+
+Resources are entered in order and closed in reverse: the database engine, the HTTP session to
+upstreams, the ledger writer (drained last, so every usage record is written), and the
+background pollers that pick up changes made by other processes (CLI, other workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smartoken import tokens
+from smartoken.auth.keys import KeyCache
+from smartoken.budget.reserver import MemoryReserver
+from smartoken.budget.windows import Windows
+from smartoken.catalog.model import Catalog
+from smartoken.config import Settings
+from smartoken.ledger.writer import LedgerWriter
+from smartoken.providers.base import Provider
+from smartoken.providers.demo import DemoProvider
+from smartoken.providers.dialects import get_dialect
+from smartoken.providers.openai_compat import OpenAICompatProvider
+from smartoken.routing.health import HealthBoard
+from smartoken.routing.router import Router
+from smartoken.store import repo
+from smartoken.store.db import check_schema, make_engine, migrate
+
+log = logging.getLogger("smartoken")
+POLL_INTERVAL = 1.0
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    catalog: Catalog
+    keys: KeyCache
+    windows: Windows
+    reserver: MemoryReserver
+    ledger: LedgerWriter
+    router: Router
+    providers: dict[str, Provider]
+    origin: str
+    ready: bool = True
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
+    out: dict[str, Provider] = {}
+    delay = float(os.environ.get("SMARTOKEN_DEMO_DELAY_MS", "20")) / 1000
+    for name, cfg in settings.providers.items():
+        if cfg.is_demo:
+            out[name] = DemoProvider(delay)
+        else:
+            out[name] = OpenAICompatProvider(cfg, session, get_dialect(cfg.dialect))
+    return out
+
+
+async def _poll_changes(state: AppState) -> None:
+    """Pick up key changes and wallet credits written by other processes (CLI, workers)."""
+    changed = await repo.keys_changed_at(state.engine)
+    _, seen = await repo.wallet_snapshot(state.engine, 0)
+    while True:
+        await asyncio.sleep(POLL_INTERVAL)
+        try:
+            now_changed = await repo.keys_changed_at(state.engine)
+            if now_changed != changed:
+                changed = now_changed
+                state.keys.clear()
+            seen, txns = await repo.transactions_since(state.engine, seen, state.origin)
+            if txns:
+                state.reserver.apply_external(txns)
+        except Exception:  # the database may be briefly unavailable; try again next tick
+            log.warning("change poller: database unavailable", exc_info=True)
+
+
+async def bootstrap_admin(engine: AsyncEngine, settings: Settings) -> str | None:
+    """On first start create the admin account; return its one-time password."""
+    from smartoken.auth.passwords import hash_password
+
+    if await repo.list_accounts(engine):
+        return None
+    password = secrets.token_urlsafe(12)
+    try:
+        account_id = await repo.create_account(engine, settings.admin_name, "admin",
+                                               hash_password(password))
+    except repo.Conflict:
+        return None
+    if settings.initial_admin_credit:
+        await repo.credit_wallet(engine, account_id, settings.initial_admin_credit,
+                                 actor="system", reason="first-start credit")
+    return password
+
+
+@contextlib.asynccontextmanager
+async def app_state(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[AppState]:
+    engine = make_engine(settings.db_url)
+    try:
+        if run_migrations:
+            await migrate(engine)
+        else:
+            await check_schema(engine)
+        await asyncio.to_thread(tokens.encoding)
+        password = await bootstrap_admin(engine, settings)
+        if password is not None:
+            print(
+                f"\nSmarToken first start: admin account '{settings.admin_name}' created "
+                f"(console password: {password}).\n"
+                f"Create your first API key with:\n"
+                f"  smartoken keys create --account {settings.admin_name} --name first-key\n",
+                flush=True,
+            )
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
+                                         enable_cleanup_closed=True)
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+            origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
+            windows = Windows(settings.tz)
+            health = HealthBoard()
+            ledger = LedgerWriter(engine, origin)
+            state = AppState(
+                settings=settings,
+                engine=engine,
+                catalog=settings.catalog,
+                keys=KeyCache(engine),
+                windows=windows,
+                reserver=MemoryReserver(engine, windows),
+                ledger=ledger,
+                router=Router(settings.routes, health),
+                providers=build_providers(settings, session),
+                origin=origin,
+            )
+            ledger.start()
+            state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
+            try:
+                yield state
+            finally:
+                state.ready = False
+                for task in state.tasks:
+                    task.cancel()
+                await asyncio.gather(*state.tasks, return_exceptions=True)
+                await ledger.close()
+                for provider in state.providers.values():
+                    await provider.aclose()
+    finally:
+        await engine.dispose()

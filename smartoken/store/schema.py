@@ -1,0 +1,102 @@
+"""Tables of record (SQLAlchemy Core). Money columns are integer micro-USD."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False, default="user"),
+    Column("password_hash", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    # Always equal to the sum of this account's wallet_transactions.amount_micro.
+    Column("balance_micro", BigInteger, nullable=False, default=0),
+)
+
+wallet_transactions = Table(
+    "wallet_transactions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # credit | debit | refund | adjustment
+    Column("amount_micro", BigInteger, nullable=False),  # signed: debits are negative
+    Column("request_id", String(40), nullable=True, unique=True),
+    Column("actor", String(100), nullable=False, default="system"),
+    Column("reason", String(500), nullable=False, default=""),
+    Column("origin", String(40), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False, default=""),
+    Column("prefix", String(24), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("families", Text, nullable=True),  # JSON list of family slugs; NULL = every family
+    Column("daily_budget_micro", BigInteger, nullable=True),
+    Column("monthly_budget_micro", BigInteger, nullable=True),
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the request id
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("account_id", Integer, nullable=False, index=True),
+    Column("key_id", Integer, nullable=False),
+    Column("requested_model", String(100), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("route", String(200), nullable=True),
+    Column("provider", String(100), nullable=True),
+    Column("upstream_model", String(200), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("reasoning_tokens", Integer, nullable=False, default=0),
+    Column("usage_estimated", Boolean, nullable=False, default=False),
+    Column("latency_ms", Integer, nullable=False, default=0),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("cost_micro", BigInteger, nullable=False, default=0),
+    Column("day", String(10), nullable=False),  # budget window the request was charged to
+    Column("month", String(7), nullable=False),
+    Column("attempts", Text, nullable=True),  # JSON list of {route, status, error}
+    Column("error", Text, nullable=True),
+)
+
+Index("ix_usage_key_day", usage_records.c.key_id, usage_records.c.day)
+Index("ix_usage_key_month", usage_records.c.key_id, usage_records.c.month)
