@@ -22,9 +22,17 @@ T = TypeVar("T")
 class DefaultGroup(click.Group):
     """``smartoken`` alone (or with serve's options) runs ``serve``."""
 
+    GROUP_OPTIONS = frozenset({"--config", "-c", "--data-dir", "--database-url"})
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0].startswith("-") and args[0] not in ("--help", "--version")):
-            args = ["serve", *args]
+        i = 0
+        while i < len(args) and args[i] in self.GROUP_OPTIONS:
+            i += 2
+        while i < len(args) and args[i].split("=", 1)[0] in self.GROUP_OPTIONS:
+            i += 1
+        rest = args[i:]
+        if not rest or (rest[0].startswith("-") and rest[0] not in ("--help", "--version")):
+            args = [*args[:i], "serve", *rest]
         return super().parse_args(ctx, args)
 
 
@@ -117,8 +125,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                     workers=workers, loop="uvloop", http="httptools", log_level=level,
                     access_log=False, timeout_graceful_shutdown=30)
         return
+    from smartoken.server import run
+
     app = create_app(settings, run_migrations=migrate)
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=level,
+    run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=level,
                 access_log=False, timeout_graceful_shutdown=30, lifespan="on")
 
 

@@ -1,0 +1,289 @@
+"""One fake upstream for every test: an OpenAI-compatible server over real HTTP that can speak
+a family's dialect and inject faults.
+
+Run it in-process (``FakeUpstream().start()`` serves on a loopback port from a background
+thread) or as a program (``python -m tests.fakes.upstream --port 9000``, used by ``bench/``).
+Behaviour is set per server through ``scenario`` (from the test, or ``POST /_scenario``):
+
+    status        HTTP status to answer with (default 200); error_body is then sent as JSON
+    retry_after   Retry-After header on errors
+    dialect       openai | moonshot | qwen | deepseek | glm  (where usage sits in streams, ...)
+    content       the answer text (split into ``chunks`` pieces when streaming)
+    chunks        number of content chunks in a stream (default 20)
+    chunk_delay   seconds between stream chunks
+    first_byte_delay  seconds before the response starts
+    cut_after     close the connection after N content chunks (no [DONE])
+    malformed_after  send a broken JSON chunk after N content chunks
+    no_usage      send no usage at all
+    no_done       end the stream without [DONE] (but with finish_reason)
+    hang          never answer
+    tool_call     {"name":..., "arguments":...}: answer with a tool call
+    usage         {"prompt_tokens":..., "completion_tokens":..., ...}: reported usage
+
+Every request received is kept in ``requests`` (JSON bodies), and ``active_streams`` counts
+streams in flight; ``cancelled`` counts streams whose client went away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+DEFAULT_CONTENT = "The quick brown fox jumps over the lazy dog and keeps running far away."
+
+
+class FakeUpstream:
+    def __init__(self, **scenario: Any) -> None:
+        self.scenario: dict[str, Any] = dict(scenario)
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.active_streams = 0
+        self.cancelled = 0
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def set(self, **scenario: Any) -> None:
+        self.scenario = dict(scenario)
+
+    def reset(self, **scenario: Any) -> None:
+        self.set(**scenario)
+        self.requests.clear()
+        self.headers.clear()
+        self.cancelled = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # ------------------------------------------------------------------ server
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/_scenario", self._set_scenario)
+        app.router.add_get("/_requests", self._get_requests)
+        return app
+
+    async def _set_scenario(self, request: web.Request) -> web.Response:
+        self.reset(**(await request.json()))
+        return web.json_response({"ok": True})
+
+    async def _get_requests(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.requests, "cancelled": self.cancelled,
+                                  "active_streams": self.active_streams})
+
+    def start(self) -> FakeUpstream:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            self._runner = web.AppRunner(self.app(), access_log=None)
+            loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="fake-upstream")
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._runner:
+            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            try:
+                fut.result(5)
+            except Exception:
+                pass
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # ------------------------------------------------------------------ answers
+
+    def _usage(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        s = self.scenario
+        if "usage" in s:
+            u = dict(s["usage"])
+        else:
+            prompt = sum(len(str(m.get("content", "")).split()) + 4
+                         for m in body.get("messages", []))
+            u = {"prompt_tokens": prompt, "completion_tokens": max(1, len(text.split()))}
+        u.setdefault("total_tokens", u["prompt_tokens"] + u["completion_tokens"])
+        return u
+
+    async def _error(self) -> web.Response:
+        s = self.scenario
+        headers = {}
+        if s.get("retry_after") is not None:
+            headers["Retry-After"] = str(s["retry_after"])
+        body = s.get("error_body") or {"error": {"message": "fake upstream failure",
+                                                 "type": "server_error", "code": None}}
+        return web.Response(status=int(s["status"]), body=orjson.dumps(body),
+                            content_type="application/json", headers=headers)
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        if self.scenario.get("status", 200) != 200:
+            return await self._error()
+        inp = body.get("input")
+        items = inp if isinstance(inp, list) else [inp]
+        data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                for i, _ in enumerate(items)]
+        n = sum(len(str(x).split()) for x in items)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model"),
+                                  "usage": {"prompt_tokens": n, "total_tokens": n}})
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = orjson.loads(raw)
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        s = self.scenario
+        if s.get("hang"):
+            await asyncio.sleep(3600)
+        if s.get("first_byte_delay"):
+            await asyncio.sleep(float(s["first_byte_delay"]))
+        if s.get("status", 200) != 200:
+            return await self._error()
+        text = s.get("content", DEFAULT_CONTENT)
+        if body.get("stream"):
+            return await self._stream(request, body, text)
+        return self._complete(body, text)
+
+    def _head(self, body: dict[str, Any], obj: str) -> dict[str, Any]:
+        return {"id": "chatcmpl-fake123", "object": obj, "created": int(time.time()),
+                "model": body.get("model"), "system_fingerprint": "fp_fake"}
+
+    def _complete(self, body: dict[str, Any], text: str) -> web.Response:
+        s = self.scenario
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = "stop"
+        if s.get("tool_call"):
+            tc = s["tool_call"]
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_fake1", "type": "function",
+                "function": {"name": tc["name"], "arguments": tc["arguments"]}}]}
+            finish = "tool_calls"
+        if s.get("reasoning"):
+            message["reasoning_content"] = s["reasoning"]
+        resp = {**self._head(body, "chat.completion"),
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": finish}]}
+        if not s.get("no_usage"):
+            resp["usage"] = self._usage(body, text)
+        return web.Response(body=orjson.dumps(resp), content_type="application/json")
+
+    async def _stream(self, request: web.Request, body: dict[str, Any],
+                      text: str) -> web.StreamResponse:
+        s = self.scenario
+        dialect = s.get("dialect", "openai")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        self.active_streams += 1
+        head = self._head(body, "chat.completion.chunk")
+        n = int(s.get("chunks", 20))
+        words = text.split(" ")
+        per = max(1, -(-len(words) // n))
+        pieces = [" ".join(words[i:i + per]) + (" " if i + per < len(words) else "")
+                  for i in range(0, len(words), per)]
+        delay = float(s.get("chunk_delay", 0))
+        want_usage = (body.get("stream_options") or {}).get("include_usage")
+
+        async def send(obj: Any) -> None:
+            await resp.write(b"data: " + orjson.dumps(obj) + b"\n\n")
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                         "finish_reason": finish}]}
+
+        try:
+            await send(chunk({"role": "assistant", "content": ""}))
+            if s.get("tool_call"):
+                tc = s["tool_call"]
+                await send(chunk({"tool_calls": [{"index": 0, "id": "call_fake1",
+                                                  "type": "function", "function": {
+                                                      "name": tc["name"], "arguments": ""}}]}))
+                await send(chunk({"tool_calls": [{"index": 0, "function": {
+                    "arguments": tc["arguments"]}}]}))
+            else:
+                for i, piece in enumerate(pieces):
+                    if s.get("cut_after") is not None and i >= int(s["cut_after"]):
+                        request.transport.close()  # type: ignore[union-attr]
+                        return resp
+                    if s.get("malformed_after") is not None and i >= int(s["malformed_after"]):
+                        await resp.write(b'data: {"choices": [{"delta": \n\n')
+                        return resp
+                    if delay:
+                        await asyncio.sleep(delay)
+                    delta: dict[str, Any] = {"content": piece}
+                    if s.get("reasoning") and i == 0:
+                        delta["reasoning_content"] = s["reasoning"]
+                    await send(chunk(delta))
+            usage = self._usage(body, text)
+            finish = chunk({}, "tool_calls" if s.get("tool_call") else "stop")
+            if s.get("no_usage"):
+                await send(finish)
+            elif dialect == "moonshot":
+                finish["choices"][0]["usage"] = usage
+                await send(finish)
+            elif dialect == "openai" and not want_usage:
+                await send(finish)
+            else:  # qwen, deepseek, openai with include_usage: a final choices-empty chunk
+                await send(finish)
+                await send({**head, "choices": [], "usage": usage})
+            if not s.get("no_done"):
+                await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.cancelled += 1
+            raise
+        finally:
+            self.active_streams -= 1
+        return resp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible upstream")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    parser.add_argument("--first-byte-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    fake = FakeUpstream(chunks=args.chunks, chunk_delay=args.chunk_delay,
+                        first_byte_delay=args.first_byte_delay)
+    fake.requests = _Discard()  # type: ignore[assignment]
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    web.run_app(fake.app(), host="127.0.0.1", port=args.port, access_log=None,
+                print=lambda *_: None)
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """Keeps nothing: a long benchmark must not grow memory."""
+
+    def append(self, _item: Any) -> None:
+        return None
+
+
+if __name__ == "__main__":
+    main()
