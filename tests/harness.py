@@ -44,7 +44,8 @@ class Gateway:
         self.workers = workers
         self.env = {k: v for k, v in os.environ.items()
                     if not k.endswith("_API_KEY") and not k.startswith("SMARTOKEN_")}
-        self.env.update({"SMARTOKEN_DEMO_DELAY_MS": "1", "PYTHONUNBUFFERED": "1"})
+        self.env.update({"SMARTOKEN_DEMO_DELAY_MS": "1", "PYTHONUNBUFFERED": "1",
+                         "PYTHONPATH": str(ROOT)})
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = tmp / "gateway.log"
