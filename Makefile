@@ -17,7 +17,7 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	scripts/services.sh
-	$(BIN)/ruff check smartoken tests bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

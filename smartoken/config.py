@@ -133,8 +133,9 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
     if dialect not in DIALECTS:
         raise ConfigError(source, f"{key}.dialect", f"unknown dialect {dialect!r}")
     base_url = raw.get("base_url", "")
-    if dialect != "demo":
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+    if dialect != "demo" and (
+        not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))
+    ):
             raise ConfigError(source, f"{key}.base_url", "must be an http(s) URL")
     api_key = raw.get("api_key")
     if "api_key_env" in raw:
@@ -268,7 +269,8 @@ def load_settings(
 
     for r in routes:
         if r.provider not in providers and r.provider != "demo":
-            raise ConfigError(source, f"models.{r.model}.routes", f"unknown provider {r.provider!r}")
+            raise ConfigError(source, f"models.{r.model}.routes",
+                              f"unknown provider {r.provider!r}")
     for spec in catalog.models.values():
         for fb in spec.fallbacks:
             if fb not in catalog.models:
