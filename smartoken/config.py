@@ -136,7 +136,7 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
     if dialect != "demo" and (
         not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))
     ):
-            raise ConfigError(source, f"{key}.base_url", "must be an http(s) URL")
+        raise ConfigError(source, f"{key}.base_url", "must be an http(s) URL")
     api_key = raw.get("api_key")
     if "api_key_env" in raw:
         api_key = env.get(str(raw["api_key_env"]))
