@@ -13,6 +13,7 @@ multipart framing, checked on the declared length and again while reading.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.requests import Request
@@ -21,7 +22,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive
 
 from smartoken.api.http import JSONResponse, app_state, authenticate
-from smartoken.errors import InvalidRequest
+from smartoken.errors import GatewayError, InvalidRequest
 from smartoken.files.records import page
 from smartoken.files.service import Files, too_large
 from smartoken.state import AppState
@@ -142,6 +143,9 @@ async def file_content(request: Request) -> Response:
         body: dict[str, Any] = {"content": await files.text(row), "file_type": row.media_type,
                                 "filename": row.filename, "title": "", "type": "file"}
         return JSONResponse(body)
+    if not await asyncio.to_thread(files.store.exists, row.sha256):
+        raise GatewayError(f"The content of '{row.id}' is missing from the file store.",
+                           code="file_content_missing")
     return StreamingResponse(files.chunks(row), media_type=row.media_type,
                              headers={"content-length": str(row.bytes),
                                       "content-disposition": _disposition(row.filename)})

@@ -56,9 +56,9 @@ def _pdf(path: str) -> str:
     reader = PdfReader(path, strict=False)
     if reader.is_encrypted:
         try:
-            ok = reader.decrypt("")
+            ok = bool(reader.decrypt(""))
         except Exception:
-            ok = 0
+            ok = False
         if not ok:
             raise ExtractError("encrypted_file", "The PDF is encrypted with a password; upload "
                                "a copy without the password.")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smartoken.store.schema import files
+
+
+def _utc(dt: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,7 @@ class FileRow:
         """The OpenAI ``file`` object (plus ``media_type``/``text_chars``, which SDKs ignore)."""
         return {
             "id": self.id, "object": "file", "bytes": self.bytes,
-            "created_at": int(self.created_at.timestamp()), "expires_at": None,
+            "created_at": int(_utc(self.created_at).timestamp()), "expires_at": None,
             "filename": self.filename, "purpose": self.purpose, "status": self.status,
             "status_details": None, "media_type": self.media_type,
             "text_chars": self.text_chars,

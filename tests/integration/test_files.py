@@ -115,6 +115,9 @@ def test_size_count_and_total_limits(gw: Gateway) -> None:
     assert exc.value.status_code == 413
     assert exc.value.body["code"] == "file_too_large"  # type: ignore[index]
     assert "1048576 bytes" in exc.value.message
+    with pytest.raises(openai.APIStatusError) as exc:  # refused on its declared length
+        client.files.create(file=("huge.txt", big * 3), purpose="assistants")
+    assert exc.value.status_code == 413 and "at least 3145" in exc.value.message
     # A chunked upload (no Content-Length) is cut off while it is read.
     def chunks() -> Any:
         yield b"--b\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n"
