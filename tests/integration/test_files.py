@@ -139,6 +139,12 @@ def test_files_are_private_to_their_account(gw: Gateway) -> None:
             {"type": "text", "text": "summarise"},
             {"type": "file", "file": {"file_id": secret.id}}]}])
     assert secret.id in exc.value.message
+    for part, code in ([{"type": "file", "file": {}}, "missing_required_parameter"],
+                       [{"type": "file", "file": "file-x"}, "invalid_type"]):
+        with pytest.raises(openai.BadRequestError) as bad:
+            bob.chat.completions.create(model="kimi-k2", messages=[
+                {"role": "user", "content": [part]}])
+        assert bad.value.body["code"] == code  # type: ignore[index]
     assert gw.usage() == []
     assert alice.files.retrieve(secret.id).id == secret.id  # still there for Alice
     with pytest.raises(openai.AuthenticationError):

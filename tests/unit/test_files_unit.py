@@ -133,3 +133,21 @@ def test_extraction_failures_have_codes(tmp_path: Path) -> None:
     with pytest.raises(ExtractError) as exc:
         _extract(tmp_path, "big.txt", b"word " * 100, "text", limit=50)
     assert exc.value.code == "too_much_text" and "limit is 50" in exc.value.message
+
+
+def test_file_limits_come_from_the_files_section(tmp_path: Path) -> None:
+    from smartoken.config import ConfigError, FileLimits, load_settings
+
+    assert load_settings(None, env={}).files == FileLimits()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("files: {max_file_mb: 0.5, max_total_mb: 3, max_files: 7, "
+                   "extract_timeout: 9}\n")
+    lim = load_settings(cfg, env={}).files
+    assert (lim.max_file_bytes, lim.max_total_bytes, lim.max_files, lim.extract_timeout) == (
+        512 * 1024, 3 * 1024 * 1024, 7, 9.0)
+    for bad in ("files: {max_file_mb: 0}", "files: {max_files: -1}", "files: {colour: red}",
+                "files: [1]"):
+        cfg.write_text(bad + "\n")
+        with pytest.raises(ConfigError) as exc:
+            load_settings(cfg, env={})
+        assert "files" in str(exc.value)
