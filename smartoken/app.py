@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartoken.api import files as files_api
 from smartoken.api.chat import chat_completions
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
@@ -61,6 +62,7 @@ def routes() -> list[Route]:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *files_api.routes(),
     ]
 
 

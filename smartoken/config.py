@@ -70,6 +70,18 @@ class RouteConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FileLimits:
+    """Per-account limits of the Files API (``files:`` in the YAML file)."""
+
+    max_files: int = 1000
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_total_bytes: int = 10 * 1024 * 1024 * 1024
+    max_text_chars: int = 4_000_000  # text a single file may yield
+    extract_workers: int = 1
+    extract_timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -87,6 +99,7 @@ class Settings:
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
     catalog: Catalog = field(default_factory=Catalog)
+    files: FileLimits = FileLimits()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -214,6 +227,27 @@ def _routes(model_id: str, raw: Any, source: str) -> list[RouteConfig]:
     return out
 
 
+def _files(raw: Any, source: str) -> FileLimits:
+    raw = _section(raw, source, "files")
+    mb = {"max_file_mb": "max_file_bytes", "max_total_mb": "max_total_bytes"}
+    known = {"max_files", "max_text_chars", "extract_workers", "extract_timeout", *mb}
+    for extra in set(raw) - known:
+        raise ConfigError(source, f"files.{extra}", "unknown option")
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in mb:
+            if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+                raise ConfigError(source, f"files.{k}", f"must be a number > 0, got {v!r}")
+            out[mb[k]] = int(v * 1024 * 1024)
+        elif k == "extract_timeout":
+            if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+                raise ConfigError(source, f"files.{k}", f"must be a number > 0, got {v!r}")
+            out[k] = float(v)
+        else:
+            out[k] = _int(v, source, f"files.{k}", 1)
+    return FileLimits(**out)
+
+
 def load_settings(
     config_path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -233,7 +267,7 @@ def load_settings(
         data = _section(loaded, source, "<top level>")
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
-             "builtin_presets", "demo", "providers", "models"}
+             "builtin_presets", "demo", "providers", "models", "files"}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -316,6 +350,7 @@ def load_settings(
         providers=providers,
         routes=tuple(routes),
         catalog=catalog,
+        files=_files(data.get("files"), source),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

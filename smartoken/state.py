@@ -24,6 +24,7 @@ from smartoken.budget.reserver import MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.config import Settings
+from smartoken.files.service import Files
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
@@ -51,6 +52,7 @@ class AppState:
     providers: dict[str, Provider]
     origin: str
     ready: bool = True
+    files: Files | None = None  # the Files API runtime (issue 6)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -137,6 +139,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session),
                 origin=origin,
+                files=Files.from_settings(settings),
             )
             ledger.start()
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
@@ -148,6 +151,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                     task.cancel()
                 await asyncio.gather(*state.tasks, return_exceptions=True)
                 await ledger.close()
+                if state.files is not None:
+                    state.files.close()
                 for provider in state.providers.values():
                     await provider.aclose()
     finally:

@@ -363,3 +363,12 @@ def usage(ctx: click.Context, account: str | None, key_id: int | None, model: st
         click.echo(f"{r['created_at']:%Y-%m-%d %H:%M:%S} {r['id']} {r['requested_model']:<18} "
                    f"{r['status']:<14} in={r['prompt_tokens']} out={r['completion_tokens']} "
                    f"${format_usd(r['cost_micro'])}{' (est.)' if r['usage_estimated'] else ''}")
+
+
+def _register_files() -> None:
+    from smartoken.cli.files import files
+
+    main.add_command(files)
+
+
+_register_files()

@@ -29,6 +29,7 @@ from smartoken.errors import (
     PermissionDenied,
     UpstreamFailed,
 )
+from smartoken.files.expand import expand_files
 from smartoken.ledger import records
 from smartoken.ledger.records import UsageRecord
 from smartoken.providers.base import JSON, UpstreamError, Usage
@@ -135,6 +136,7 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     if spec.kind != "chat":
         raise InvalidRequest(f"'{requested}' is an embedding model; use /v1/embeddings.",
                              param="model")
+    data = await expand_files(state.engine, state.files, key.account_id, data)  # file parts
     prompt = tokens.count_messages(data["messages"], data.get("tools"))
     wanted = requested_output(data)
     spec = fit_context(state, spec, prompt, wanted)

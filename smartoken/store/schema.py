@@ -100,3 +100,26 @@ usage_records = Table(
 
 Index("ix_usage_key_day", usage_records.c.key_id, usage_records.c.day)
 Index("ix_usage_key_month", usage_records.c.key_id, usage_records.c.month)
+
+# Files API (issue 6): metadata only; the bytes live in the blob store (smartoken.files.storage),
+# content-addressed by SHA-256. ``seq`` orders the listing and serves as the paging cursor.
+files = Table(
+    "files",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),  # file-…
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("key_id", Integer, nullable=True),
+    Column("filename", String(255), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("media_type", String(120), nullable=False),
+    Column("kind", String(16), nullable=False),  # pdf, docx, pptx, xlsx, csv, html, text, jsonl
+    Column("text_sha256", String(64), nullable=True, index=True),  # extracted text blob
+    Column("text_chars", Integer, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_files_account_purpose", files.c.account_id, files.c.purpose)

@@ -1,0 +1,1 @@
+"""The Files API: blob storage, text extraction, metadata queries and chat expansion."""
