@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartoken.api.account import account_routes
+from smartoken.api.admin import admin_routes
 from smartoken.api.chat import chat_completions
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
@@ -61,6 +63,8 @@ def routes() -> list[Route]:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *admin_routes(),
+        *account_routes(),
     ]
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken import tokens
 from smartoken.auth.keys import KeyCache
+from smartoken.budget.clock import clock_from_env
+from smartoken.budget.ratelimit import RateLimiter
 from smartoken.budget.reserver import MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
@@ -50,6 +52,7 @@ class AppState:
     router: Router
     providers: dict[str, Provider]
     origin: str
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = True
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -123,7 +126,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                                          enable_cleanup_closed=True)
         async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
             origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
-            windows = Windows(settings.tz)
+            windows = Windows(settings.tz, clock_from_env(os.environ))
             health = HealthBoard()
             ledger = LedgerWriter(engine, origin)
             state = AppState(

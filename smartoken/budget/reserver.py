@@ -54,6 +54,8 @@ class MemoryReserver:
         self._wallets: dict[int, _Wallet] = {}
         self._keys: dict[int, _KeySpend] = {}
         self._loading: dict[tuple[str, int], asyncio.Future[None]] = {}
+        # Transactions that arrived while their wallet was loading: (txn id, amount).
+        self._pending: dict[int, list[tuple[int, int]]] = {}
         self.in_flight = 0
 
     # -------------------------------------------------------------- loading
@@ -75,9 +77,20 @@ class MemoryReserver:
         await task
 
     async def _load_wallet(self, account_id: int) -> None:
-        balance, top = await repo.wallet_snapshot(self._engine, account_id)
+        try:
+            balance, top = await repo.wallet_snapshot(self._engine, account_id)
+            if account_id not in self._wallets:
+                # A transaction applied while the snapshot was read counts once: only when
+                # the snapshot did not include it.
+                balance += sum(amount for txn_id, amount in self._pending.get(account_id, ())
+                               if txn_id > top)
+                self._wallets[account_id] = _Wallet(balance, loaded_txn_id=top)
+        finally:
+            self._pending.pop(account_id, None)
+
+    async def ensure_wallet(self, account_id: int) -> None:
         if account_id not in self._wallets:
-            self._wallets[account_id] = _Wallet(balance, loaded_txn_id=top)
+            await self._once(("wallet", account_id), lambda: self._load_wallet(account_id))
 
     async def _load_key(self, key_id: int, day: str, month: str) -> None:
         d, m = await repo.key_spend(self._engine, key_id, day, month)
@@ -142,8 +155,29 @@ class MemoryReserver:
         """Apply wallet transactions written by other processes: (txn id, account, amount)."""
         for txn_id, account_id, amount in txns:
             wallet = self._wallets.get(account_id)
-            if wallet is not None and txn_id > wallet.loaded_txn_id:
-                wallet.balance += amount
+            if wallet is not None:
+                if txn_id > wallet.loaded_txn_id:
+                    wallet.balance += amount
+            elif ("wallet", account_id) in self._loading:
+                self._pending.setdefault(account_id, []).append((txn_id, amount))
+
+    def hold(self, account_id: int, amount: int) -> bool:
+        """Set ``amount`` of a loaded wallet aside (for a debit being written), if available."""
+        wallet = self._wallets[account_id]
+        if amount > wallet.balance - wallet.reserved:
+            return False
+        wallet.reserved += amount
+        return True
+
+    def unhold(self, account_id: int, amount: int) -> None:
+        self._wallets[account_id].reserved -= amount
+
+    def key_snapshot(self, key_id: int, day: str, month: str) -> tuple[int, int, int] | None:
+        """(spent today, spent this month, reserved now) for a loaded key, else None."""
+        spend = self._keys.get(key_id)
+        if spend is None or day not in spend.spent or month not in spend.spent:
+            return None
+        return spend.spent[day], spend.spent[month], spend.reserved.get(day, 0)
 
     def forget_key(self, key_id: int) -> None:
         spend = self._keys.get(key_id)

@@ -123,6 +123,7 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
                 time.perf_counter())
+    state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
     return call
 
@@ -147,6 +148,7 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
                 max_output, time.perf_counter())
+    state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
     return call
 
@@ -172,6 +174,7 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
     res = call.reservation
     if res is not None:
         state.reserver.settle(res, cost)
+    state.limiter.charge(call.key, u.completion_tokens)
     provider = state.providers.get(route.provider) if route else None
     state.ledger.record(UsageRecord(
         id=call.request_id,
