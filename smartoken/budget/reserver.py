@@ -95,6 +95,10 @@ class MemoryReserver:
     async def _load_key(self, key_id: int, day: str, month: str) -> None:
         d, m = await repo.key_spend(self._engine, key_id, day, month)
         spend = self._keys.setdefault(key_id, _KeySpend())
+        for window in [w for w in spend.spent if w not in (day, month)]:
+            if not spend.reserved.get(window):  # a past window with nothing in flight
+                spend.spent.pop(window)
+                spend.reserved.pop(window, None)
         spend.spent.setdefault(day, d)
         spend.spent.setdefault(month, m)
 
