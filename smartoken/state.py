@@ -143,6 +143,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
             )
             ledger.start()
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
+            state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),
+                                                   name="reservation-expiry"))
             try:
                 yield state
             finally:
