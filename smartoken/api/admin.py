@@ -7,6 +7,8 @@ changes. Money is an exact USD string.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,7 +37,7 @@ async def create_account(request: Request) -> JSONResponse:
         raise InvalidRequest("'password' must have at least 8 characters.", param="password",
                              code="invalid_value")
     credit = inp.opt_usd(data, "credit")
-    pw_hash = hash_password(password) if password else None
+    pw_hash = await asyncio.to_thread(hash_password, password) if password else None
     try:
         account_id = await repo.create_account(state.engine, name, role, pw_hash)
     except repo.Conflict:
@@ -104,9 +106,9 @@ async def post_transaction(request: Request) -> JSONResponse:
                              param="reason", code="invalid_value")
     txn_id, _ = await admin_ops.post_transaction(state, account_id, str(kind), amount,
                                                  actor=admin.actor, reason=reason)
-    [row] = [r for r in await money_repo.transactions_page(state.engine, account_id, 50, 0)
-             if r["id"] == txn_id] or [None]
-    view = admin_views.transaction_view(row) if row else {"id": txn_id}
+    row = await money_repo.get_transaction(state.engine, txn_id)
+    assert row is not None
+    view = admin_views.transaction_view(row)
     account = await common.account_or_404(state, account_id)
     view["wallet"] = await admin_views.wallet_view(state, account_id,
                                                    int(account["balance_micro"]))

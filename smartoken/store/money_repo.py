@@ -44,3 +44,10 @@ async def transactions_page(engine: AsyncEngine, account_id: int, limit: int,
     async with engine.connect() as conn:
         rows = (await conn.execute(q)).mappings().all()
     return [dict(r) for r in rows]
+
+
+async def get_transaction(engine: AsyncEngine, txn_id: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(wallet_transactions)
+                                  .where(wallet_transactions.c.id == txn_id))).mappings().first()
+    return dict(row) if row else None

@@ -136,6 +136,7 @@ def test_keys_lifecycle(gw: Gateway, fake: FakeUpstream) -> None:
     with pytest.raises(openai.PermissionDeniedError) as exc:
         client.chat.completions.create(model="deepseek-chat", messages=MESSAGES)
     assert exc.value.code == "model_not_allowed"
+    assert len(gw.wait_usage(1)) == 1  # the usage row and its debit are written together
 
     before = _snapshot(gw)
     for body in [{"account_id": aid, "families": ["nope"]}, {"account_id": aid, "families": []},
