@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from smartoken.api import admin_common as common
 from smartoken.api import admin_views
-from smartoken.api.admin_auth import require_account
+from smartoken.api.admin_auth import require_account, require_key_manager
 from smartoken.api.http import JSONResponse, app_state
 
 
@@ -28,7 +28,7 @@ async def list_keys(request: Request) -> JSONResponse:
 
 
 async def create_key(request: Request) -> JSONResponse:
-    key = await require_account(request)
+    key = await require_key_manager(request)
     data = await common.read_json(request, common.KEY_FIELDS)
     return await common.create_key(app_state(request), key.account_id, data)
 
@@ -41,14 +41,14 @@ async def get_key(request: Request) -> JSONResponse:
 
 
 async def update_key(request: Request) -> JSONResponse:
-    key = await require_account(request)
+    key = await require_key_manager(request)
     data = await common.read_json(request, common.KEY_FIELDS)
     return await common.update_key(app_state(request), int(request.path_params["key_id"]),
                                    key.account_id, data)
 
 
 async def revoke_key(request: Request) -> JSONResponse:
-    key = await require_account(request)
+    key = await require_key_manager(request)
     return await common.revoke_key(app_state(request), int(request.path_params["key_id"]),
                                    key.account_id)
 

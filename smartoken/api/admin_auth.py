@@ -2,7 +2,9 @@
 
 Admin endpoints accept the master key (``SMARTOKEN_MASTER_KEY``, compared in constant time) or
 an API key of an account with the admin role. Account endpoints accept any valid key and act
-on that key's account only.
+on that key's account only; creating, changing or revoking keys there needs an unrestricted
+key (no family scope, budget, rate limit or expiry), so that a scoped key handed to a script
+cannot mint itself a wider one.
 """
 
 from __future__ import annotations
@@ -48,3 +50,14 @@ async def require_admin(request: Request) -> Admin:
 
 async def require_account(request: Request) -> KeyContext:
     return await authenticate(request)
+
+
+async def require_key_manager(request: Request) -> KeyContext:
+    key = await authenticate(request)
+    restricted = key.families is not None or key.daily_budget is not None or \
+        key.monthly_budget is not None or key.rpm or key.tpm or key.expires_at is not None
+    if restricted and not key.is_admin:
+        raise PermissionDenied("This key is restricted (families, budgets, limits or expiry); "
+                               "only an unrestricted key of the account may manage keys.",
+                               code="restricted_key")
+    return key

@@ -79,6 +79,15 @@ def test_account_manages_its_own_keys(gw: Gateway) -> None:
     gw.client(made["key"]).chat.completions.create(model="kimi-k2", messages=MESSAGES)
     _bad = api.post("/account/keys", {"account_id": 1})
     assert _bad.status_code == 400  # cannot aim at another account
+    # A scoped key cannot mint a wider key, widen itself, or revoke its siblings.
+    scoped = AdminAPI(gw, made["key"])
+    before = gw.sql("SELECT * FROM api_keys ORDER BY id")
+    for r in (scoped.post("/account/keys", {"name": "wider"}),
+              scoped.patch(f"/account/keys/{made['id']}", {"families": None}),
+              scoped.post(f"/account/keys/{made['id'] - 1}/revoke")):
+        assert r.status_code == 403 and r.json()["error"]["code"] == "restricted_key"
+    assert gw.sql("SELECT * FROM api_keys ORDER BY id") == before
+    assert len(scoped.ok(scoped.get("/account/keys"))["data"]) == 2  # reading is fine
     revoked = api.ok(api.post(f"/account/keys/{made['id']}/revoke"))
     assert revoked["status"] == "revoked"
     with pytest.raises(openai.AuthenticationError) as exc:
