@@ -154,8 +154,8 @@ async def end_to_end(tmp: Path, n: int) -> list[tuple[str, float]]:
         # Rounds interleave the variants, so that a neighbour's load hits them alike.
         best = {label: float("inf") for label, _ in steps}
         for _ in range(3):
-            for label, step in steps:
-                best[label] = min(best[label], await _cpu(step, n, runs=1))
+            for label, run in steps:
+                best[label] = min(best[label], await _cpu(run, n, runs=1))
         rows = [(label, best[label]) for label, _ in steps]
         state.reserver = real
     return rows
