@@ -152,6 +152,21 @@ def test_wallet_near_zero_admits_exactly_what_it_covers(fake: FakeUpstream,
     assert assert_ledger_balances(gw, aid)["balance"] == W // 2
 
 
+def test_an_upstream_reporting_more_than_reserved_is_charged_the_reservation(
+        fake: FakeUpstream, make_gateway: Any) -> None:
+    fake.set(usage={"prompt_tokens": 50_000, "completion_tokens": MAX_TOKENS})
+    gw = make_gateway(_config(fake), env=_env())
+    admin = AdminAPI(gw)
+    aid = admin.account("overcount", credit=usd(3 * W))
+    key, kid = admin.key(aid, daily_budget=usd(3 * W))
+    assert asyncio.run(_burst(gw, key, 5)).count("ok") == 3
+    _wait_idle(admin, aid, kid, 3, gw)
+    recs = gw.usage(key_id=kid)
+    assert [r["cost_micro"] for r in recs] == [W] * 3  # capped at what was reserved
+    assert all(r["prompt_tokens"] == 50_000 for r in recs)  # the counts stay as reported
+    assert assert_ledger_balances(gw, aid)["balance"] == 0
+
+
 # ---------------------------------------------------------------- settlement
 
 
