@@ -22,7 +22,7 @@ from smartoken import tokens
 from smartoken.auth.keys import KeyCache
 from smartoken.budget.clock import clock_from_env
 from smartoken.budget.ratelimit import RateLimiter
-from smartoken.budget.reserver import MemoryReserver
+from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.config import Settings
@@ -66,6 +66,12 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
         else:
             out[name] = OpenAICompatProvider(cfg, session, get_dialect(cfg.dialect))
     return out
+
+
+def reservation_ttl(settings: Settings) -> float:
+    """Longer than any request may run: the longest upstream total timeout, plus margin."""
+    longest = max((p.timeouts.total for p in settings.providers.values()), default=600.0)
+    return max(RESERVATION_TTL, longest + 300.0)
 
 
 async def _poll_changes(state: AppState) -> None:
@@ -135,7 +141,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 catalog=settings.catalog,
                 keys=KeyCache(engine),
                 windows=windows,
-                reserver=MemoryReserver(engine, windows),
+                reserver=MemoryReserver(engine, windows, reservation_ttl(settings)),
                 ledger=ledger,
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session),
