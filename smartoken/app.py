@@ -13,6 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartoken.api import files as files_api
+from smartoken.api.account import account_routes
+from smartoken.api.admin import admin_routes
 from smartoken.api.chat import chat_completions
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
@@ -63,6 +65,8 @@ def routes() -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *files_api.routes(),
+        *admin_routes(),
+        *account_routes(),
     ]
 
 

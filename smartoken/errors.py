@@ -6,6 +6,7 @@
      ├── InsufficientBalance (402)
      ├── PermissionDenied (403)
      ├── NotFound (404)
+     ├── Conflict (409)
      ├── PayloadTooLarge (413)
      ├── BudgetExceeded (429, not retried by SDKs)
      ├── RateLimited (429, Retry-After)
@@ -81,6 +82,12 @@ class PermissionDenied(GatewayError):
 
 class NotFound(GatewayError):
     status, type, code = 404, "invalid_request_error", "model_not_found"
+
+
+class Conflict(GatewayError):
+    """The resource already exists (an account name taken). 409."""
+
+    status, type, code = 409, "invalid_request_error", "already_exists"
 
 
 class PayloadTooLarge(GatewayError):

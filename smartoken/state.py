@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken import tokens
 from smartoken.auth.keys import KeyCache
-from smartoken.budget.reserver import MemoryReserver
+from smartoken.budget.clock import clock_from_env
+from smartoken.budget.ratelimit import RateLimiter
+from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.config import Settings
@@ -51,6 +53,7 @@ class AppState:
     router: Router
     providers: dict[str, Provider]
     origin: str
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = True
     files: Files | None = None  # the Files API runtime (issue 6)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -65,6 +68,12 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
         else:
             out[name] = OpenAICompatProvider(cfg, session, get_dialect(cfg.dialect))
     return out
+
+
+def reservation_ttl(settings: Settings) -> float:
+    """Longer than any request may run: the longest upstream total timeout, plus margin."""
+    longest = max((p.timeouts.total for p in settings.providers.values()), default=600.0)
+    return max(RESERVATION_TTL, longest + 300.0)
 
 
 async def _poll_changes(state: AppState) -> None:
@@ -125,7 +134,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                                          enable_cleanup_closed=True)
         async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
             origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
-            windows = Windows(settings.tz)
+            windows = Windows(settings.tz, clock_from_env(os.environ))
             health = HealthBoard()
             ledger = LedgerWriter(engine, origin)
             state = AppState(
@@ -134,7 +143,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 catalog=settings.catalog,
                 keys=KeyCache(engine),
                 windows=windows,
-                reserver=MemoryReserver(engine, windows),
+                reserver=MemoryReserver(engine, windows, reservation_ttl(settings)),
                 ledger=ledger,
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session),
@@ -143,6 +152,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
             )
             ledger.start()
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
+            state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),
+                                                   name="reservation-expiry"))
             try:
                 yield state
             finally:

@@ -6,11 +6,19 @@ actual cost and the rest released. ``MemoryReserver`` keeps the counters in this
 one worker on the embedded default, every check-and-reserve runs without an ``await`` between
 check and update, so it is atomic under asyncio. Counters are loaded once per account/key from
 the ledger (the wallet balance and the key's spend in the current windows).
+
+Every code path settles its reservation in a ``finally`` block. As a safety net, a reservation
+still open after ``ttl`` (longer than any request may run) is released by ``expire``; if its
+request settles after all, the actual cost is still counted. Reservations live only in this
+process: when it is killed they vanish with it, and the next process rebuilds the counters
+from the ledger (nothing to reconcile in the database, which only ever holds settled costs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +30,10 @@ from smartoken.errors import BudgetExceeded, InsufficientBalance
 from smartoken.money import format_usd
 from smartoken.store import repo
 
+log = logging.getLogger("smartoken.budget")
+# Longer than any request may live (the longest upstream total timeout is 600 s by default).
+RESERVATION_TTL = 900.0
+
 
 @dataclass(slots=True)
 class Reservation:
@@ -32,6 +44,9 @@ class Reservation:
     month: str
     started_at: float
     done: bool = False
+    expired: bool = False  # released by ``expire``; a late settle still counts the cost
+    seq: int = 0
+    born: float = 0.0  # time.monotonic() at reservation
 
 
 @dataclass(slots=True)
@@ -48,12 +63,18 @@ class _KeySpend:
 
 
 class MemoryReserver:
-    def __init__(self, engine: AsyncEngine, windows: Windows) -> None:
+    def __init__(self, engine: AsyncEngine, windows: Windows,
+                 ttl: float = RESERVATION_TTL) -> None:
         self._engine = engine
         self.windows = windows
+        self.ttl = ttl
+        self._live: dict[int, Reservation] = {}
+        self._seq = 0
         self._wallets: dict[int, _Wallet] = {}
         self._keys: dict[int, _KeySpend] = {}
         self._loading: dict[tuple[str, int], asyncio.Future[None]] = {}
+        # Transactions that arrived while their wallet was loading: (txn id, amount).
+        self._pending: dict[int, list[tuple[int, int]]] = {}
         self.in_flight = 0
 
     # -------------------------------------------------------------- loading
@@ -75,13 +96,28 @@ class MemoryReserver:
         await task
 
     async def _load_wallet(self, account_id: int) -> None:
-        balance, top = await repo.wallet_snapshot(self._engine, account_id)
+        try:
+            balance, top = await repo.wallet_snapshot(self._engine, account_id)
+            if account_id not in self._wallets:
+                # A transaction applied while the snapshot was read counts once: only when
+                # the snapshot did not include it.
+                balance += sum(amount for txn_id, amount in self._pending.get(account_id, ())
+                               if txn_id > top)
+                self._wallets[account_id] = _Wallet(balance, loaded_txn_id=top)
+        finally:
+            self._pending.pop(account_id, None)
+
+    async def ensure_wallet(self, account_id: int) -> None:
         if account_id not in self._wallets:
-            self._wallets[account_id] = _Wallet(balance, loaded_txn_id=top)
+            await self._once(("wallet", account_id), lambda: self._load_wallet(account_id))
 
     async def _load_key(self, key_id: int, day: str, month: str) -> None:
         d, m = await repo.key_spend(self._engine, key_id, day, month)
         spend = self._keys.setdefault(key_id, _KeySpend())
+        for window in [w for w in spend.spent if w not in (day, month)]:
+            if not spend.reserved.get(window):  # a past window with nothing in flight
+                spend.spent.pop(window)
+                spend.reserved.pop(window, None)
         spend.spent.setdefault(day, d)
         spend.spent.setdefault(month, m)
 
@@ -119,31 +155,81 @@ class MemoryReserver:
         spend.reserved[day] = spend.reserved.get(day, 0) + amount
         spend.reserved[month] = spend.reserved.get(month, 0) + amount
         self.in_flight += 1
-        return Reservation(key.key_id, key.account_id, amount, day, month, ts)
+        self._seq += 1
+        res = Reservation(key.key_id, key.account_id, amount, day, month, ts, seq=self._seq,
+                          born=time.monotonic())
+        self._live[self._seq] = res
+        return res
 
     def settle(self, res: Reservation, actual: int) -> None:
         """Replace the reservation by the actual cost (0 releases it). Idempotent."""
         if res.done:
             return
         res.done = True
-        self.in_flight -= 1
         wallet = self._wallets[res.account_id]
         spend = self._keys[res.key_id]
-        wallet.reserved -= res.amount
+        if not res.expired:
+            self._unreserve(res)
         wallet.balance -= actual
         for window in (res.day, res.month):
-            spend.reserved[window] -= res.amount
             spend.spent[window] = spend.spent.get(window, 0) + actual
+
+    def _unreserve(self, res: Reservation) -> None:
+        self._live.pop(res.seq, None)
+        self.in_flight -= 1
+        self._wallets[res.account_id].reserved -= res.amount
+        reserved = self._keys[res.key_id].reserved
+        for window in (res.day, res.month):
+            reserved[window] -= res.amount
 
     def release(self, res: Reservation) -> None:
         self.settle(res, 0)
+
+    def expire(self, now: float | None = None) -> int:
+        """Release reservations older than ``ttl`` whose request never settled (a bug or a
+        stuck task; a killed process loses its reservations with it). Returns how many."""
+        cutoff = (time.monotonic() if now is None else now) - self.ttl
+        stale = [r for r in self._live.values() if r.born < cutoff]
+        for res in stale:
+            self._unreserve(res)
+            res.expired = True
+            log.warning("reservation of $%s for key %d expired unsettled; released",
+                        format_usd(res.amount), res.key_id)
+        return len(stale)
+
+    async def run_expiry(self, interval: float = 30.0) -> None:
+        """Background loop (started by ``AppState``): expire stale reservations."""
+        while True:
+            await asyncio.sleep(interval)
+            self.expire()
 
     def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
         """Apply wallet transactions written by other processes: (txn id, account, amount)."""
         for txn_id, account_id, amount in txns:
             wallet = self._wallets.get(account_id)
-            if wallet is not None and txn_id > wallet.loaded_txn_id:
-                wallet.balance += amount
+            if wallet is not None:
+                if txn_id > wallet.loaded_txn_id:
+                    wallet.balance += amount
+            elif ("wallet", account_id) in self._loading:
+                self._pending.setdefault(account_id, []).append((txn_id, amount))
+
+    def hold(self, account_id: int, amount: int) -> bool:
+        """Set ``amount`` of a loaded wallet aside (for a debit being written), if available."""
+        wallet = self._wallets[account_id]
+        if amount > wallet.balance - wallet.reserved:
+            return False
+        wallet.reserved += amount
+        return True
+
+    def unhold(self, account_id: int, amount: int) -> None:
+        self._wallets[account_id].reserved -= amount
+
+    def key_snapshot(self, key_id: int, day: str, month: str) -> tuple[int, int, int] | None:
+        """(spent today, spent this month, reserved now) for a loaded key, else None."""
+        spend = self._keys.get(key_id)
+        if spend is None or day not in spend.spent or month not in spend.spent:
+            return None
+        return spend.spent[day], spend.spent[month], spend.reserved.get(day, 0)
 
     def forget_key(self, key_id: int) -> None:
         spend = self._keys.get(key_id)

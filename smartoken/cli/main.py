@@ -252,7 +252,7 @@ def wallet_show(ctx: click.Context, account: str, limit: int) -> None:
 
 @main.group()
 def keys() -> None:
-    """Create, list and revoke API keys."""
+    """Create, list, update and revoke API keys."""
 
 
 @keys.command("create")
@@ -328,6 +328,52 @@ def keys_revoke(ctx: click.Context, key_id: int) -> None:
     if not ok:
         raise click.ClickException(f"no key {key_id}")
     click.echo(f"key {key_id} revoked")
+
+
+_CLEAR = "none"
+
+
+@keys.command("update")
+@click.argument("key_id", type=int)
+@click.option("--name", default=None, help="A new label.")
+@click.option("--families", default=None, help="Comma-separated families, or 'none' for all.")
+@click.option("--daily-budget", default=None, help="USD per day, or 'none'.")
+@click.option("--monthly-budget", default=None, help="USD per month, or 'none'.")
+@click.option("--rpm", default=None, help="Requests per minute, or 'none'.")
+@click.option("--tpm", default=None, help="Tokens per minute, or 'none'.")
+@click.pass_context
+def keys_update(ctx: click.Context, key_id: int, name: str | None, families: str | None,
+                daily_budget: str | None, monthly_budget: str | None, rpm: str | None,
+                tpm: str | None) -> None:
+    """Change a key's budgets, limits, families or name; running gateways apply it within
+    a second."""
+    from smartoken.store import repo
+
+    settings = _settings(ctx)
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name
+    if families is not None:
+        fams = None if families == _CLEAR else sorted(
+            {f.strip() for f in families.split(",") if f.strip()})
+        for f in fams or []:
+            if f not in settings.catalog.families:
+                raise click.BadParameter(f"unknown family {f!r}", param_hint="--families")
+        values["families"] = fams
+    for column, raw in (("daily_budget_micro", daily_budget),
+                        ("monthly_budget_micro", monthly_budget)):
+        if raw is not None:
+            values[column] = None if raw == _CLEAR else _usd(raw)
+    for column, raw in (("rpm", rpm), ("tpm", tpm)):
+        if raw is not None:
+            if raw != _CLEAR and (not raw.isdigit() or int(raw) <= 0):
+                raise click.BadParameter("a positive integer or 'none'", param_hint=f"--{column}")
+            values[column] = None if raw == _CLEAR else int(raw)
+    if not values:
+        raise click.UsageError("nothing to change")
+    if not _run(settings, lambda e: repo.update_key(e, key_id, values)):
+        raise click.ClickException(f"no key {key_id}")
+    click.echo(f"key {key_id} updated")
 
 
 # ------------------------------------------------------------------ usage

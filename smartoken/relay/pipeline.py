@@ -124,6 +124,7 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
                 time.perf_counter())
+    state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
     return call
 
@@ -149,6 +150,7 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
                 max_output, time.perf_counter())
+    state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
     return call
 
@@ -173,7 +175,11 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
     cost = call.spec.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
     res = call.reservation
     if res is not None:
+        # Never charge past the reservation (an upstream counting more prompt tokens than our
+        # estimate plus headroom): budgets and wallets hold; the token counts stay true.
+        cost = min(cost, res.amount)
         state.reserver.settle(res, cost)
+    state.limiter.charge(call.key, u.completion_tokens)
     provider = state.providers.get(route.provider) if route else None
     state.ledger.record(UsageRecord(
         id=call.request_id,

@@ -1,0 +1,110 @@
+"""Helpers for the money tests: the admin API over HTTP, worst-case costs, ledger checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from smartoken import tokens
+from smartoken.catalog.builtin import builtin_catalog
+from smartoken.relay.pipeline import (
+    PROMPT_HEADROOM_ADD,
+    PROMPT_HEADROOM_DEN,
+    PROMPT_HEADROOM_NUM,
+)
+from tests.harness import Gateway
+
+MASTER = "mk-test-master-key-0123456789abcdef"
+CATALOG = builtin_catalog()
+MESSAGES = [{"role": "user", "content": "What does a budget guarantee?"}]
+MAX_TOKENS = 100
+
+
+def reserved_prompt(messages: list[dict[str, Any]] = MESSAGES) -> int:
+    prompt = tokens.count_messages(messages, None)
+    return prompt * PROMPT_HEADROOM_NUM // PROMPT_HEADROOM_DEN + PROMPT_HEADROOM_ADD
+
+
+def worst_case(model: str = "kimi-k2", max_tokens: int = MAX_TOKENS,
+               messages: list[dict[str, Any]] = MESSAGES) -> int:
+    """What the gateway reserves for one request with these messages and max_tokens."""
+    return CATALOG.models[model].price.cost(reserved_prompt(messages), max_tokens)
+
+
+def exact_usage(max_tokens: int = MAX_TOKENS) -> dict[str, int]:
+    """Upstream usage whose cost equals the worst case: every request spends all it reserved."""
+    return {"prompt_tokens": reserved_prompt(), "completion_tokens": max_tokens}
+
+
+def usd(micro: int) -> str:
+    whole, frac = divmod(micro, 1_000_000)
+    return f"{whole}.{frac:06d}"
+
+
+def micro(value: str) -> int:
+    sign = -1 if value.startswith("-") else 1
+    whole, _, frac = value.lstrip("-").partition(".")
+    return sign * (int(whole) * 1_000_000 + int((frac + "000000")[:6]))
+
+
+class AdminAPI:
+    """The admin (or account) API of a live gateway, authenticated with ``token``."""
+
+    def __init__(self, gw: Gateway, token: str = MASTER) -> None:
+        self.gw = gw
+        self.token = token
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.request(method, self.gw.base_url + path, headers=headers, timeout=30,
+                             **kw)
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, json=body, **kw)
+
+    def patch(self, path: str, body: Any) -> httpx.Response:
+        return self.request("PATCH", path, json=body)
+
+    def ok(self, r: httpx.Response, status: int = 200) -> Any:
+        assert r.status_code == status, (r.status_code, r.text)
+        return r.json()
+
+    # shortcuts
+    def account(self, name: str, credit: str | None = None, role: str = "user") -> int:
+        body: dict[str, Any] = {"name": name, "role": role}
+        if credit is not None:
+            body["credit"] = credit
+        return int(self.ok(self.post("/admin/accounts", body), 201)["id"])
+
+    def key(self, account_id: int, **fields: Any) -> tuple[str, int]:
+        out = self.ok(self.post("/admin/keys", {"account_id": account_id, **fields}), 201)
+        return out["key"], int(out["id"])
+
+    def credit(self, account_id: int, amount: str, kind: str = "credit",
+               reason: str = "test") -> Any:
+        return self.ok(self.post(f"/admin/accounts/{account_id}/wallet/transactions",
+                                 {"kind": kind, "amount": amount, "reason": reason}), 201)
+
+
+def assert_ledger_balances(gw: Gateway, account_id: int) -> dict[str, int]:
+    """wallet balance == sum of its transactions == credits - usage costs, to the micro-dollar."""
+    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
+    [t] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
+                 "WHERE account_id = :a", a=account_id)
+    [c] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
+                 "WHERE account_id = :a AND kind != 'debit'", a=account_id)
+    [d] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s, COUNT(*) AS n "
+                 "FROM wallet_transactions WHERE account_id = :a AND kind = 'debit'",
+                 a=account_id)
+    [u] = gw.sql("SELECT COALESCE(SUM(cost_micro), 0) AS s, COUNT(*) AS n FROM usage_records "
+                 "WHERE account_id = :a", a=account_id)
+    [billed] = gw.sql("SELECT COUNT(*) AS n FROM usage_records WHERE account_id = :a "
+                      "AND cost_micro != 0", a=account_id)
+    assert w["balance_micro"] == t["s"] == c["s"] - u["s"], (w, t, c, u)
+    assert -d["s"] == u["s"] and d["n"] == billed["n"]
+    assert w["balance_micro"] >= 0
+    return {"balance": int(w["balance_micro"]), "spent": int(u["s"]), "records": int(u["n"])}
