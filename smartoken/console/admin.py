@@ -40,9 +40,7 @@ async def routes_page(ctx: Ctx) -> Response:
                   "demo": p.is_demo, "key_set": bool(p.api_key)}
                  for p in ctx.state.settings.providers.values()]
     routes = route_table(ctx.state)
-    return ctx.render("admin_routes.html", providers=providers, routes=routes,
-                      active=[r for r in routes if r["health"]["successes"] or
-                              r["health"]["failures"] or r["provider"] != "demo"])
+    return ctx.render("admin_routes.html", providers=providers, routes=routes)
 
 
 async def health_json(ctx: Ctx) -> Response:

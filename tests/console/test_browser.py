@@ -158,7 +158,14 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
                                        messages=[{"role": "user", "content": "again"}])
     assert refused.value.body["code"] == "key_revoked"  # type: ignore[index]
 
-    # Screenshots for the README.
+    # Screenshots for the README, after some traffic on a few models.
+    busy = gw.client(gw.key(account="admin", name="backend-prod", daily_budget_micro=4_000,
+                            monthly_budget_micro=50_000))
+    for i, model in enumerate(["deepseek-chat", "qwen-plus", "glm-4.6", "kimi-k2",
+                               "deepseek-chat", "minimax-m2", "deepseek-chat"]):
+        busy.chat.completions.create(model=model, max_tokens=20 + 15 * i, messages=[
+            {"role": "user", "content": "Summarise the seed page. " * (i + 1)}])
+    gw.wait_usage(10)
     page.goto("/console/")
     expect(page.locator("#spent-today")).not_to_have_text("$0.00")
     page.wait_for_timeout(300)
@@ -237,7 +244,7 @@ def test_admin_credit_reaches_the_running_wallet(console_gw: Gateway,
     # Routes page: live health of the demo route that just answered.
     page.goto("/console/admin/routes")
     demo_row = page.locator("#routes-table tr[data-route='demo:demo/demo']")
-    expect(demo_row.locator("[data-h=state]")).to_have_text("closed")
+    expect(demo_row.locator("[data-h=state]")).to_have_attribute("data-state", "closed")
     expect(demo_row.locator("[data-h=counts]")).to_contain_text("1 ok")
     client.chat.completions.create(model="demo", messages=msg, max_tokens=20)
     expect(demo_row.locator("[data-h=counts]")).to_contain_text("2 ok", timeout=10_000)

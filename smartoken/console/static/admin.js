@@ -3,15 +3,19 @@
   "use strict";
   var table = document.getElementById("routes-table");
   if (!table) return;
-  var idle = document.getElementById("show-idle");
-  if (idle) idle.addEventListener("change", function () {
-    table.querySelectorAll("tr.idle").forEach(function (tr) { tr.classList.toggle("hidden", !idle.checked); });
+  var filter = document.getElementById("route-filter");
+  if (filter) filter.addEventListener("input", function () {
+    var q = filter.value.trim().toLowerCase();
+    table.querySelectorAll("tr[data-route]").forEach(function (tr) {
+      tr.classList.toggle("hidden", q !== "" && tr.getAttribute("data-search").toLowerCase().indexOf(q) < 0);
+    });
   });
+  var labels = {closed: "healthy", open: "cooling down", half_open: "probing"};
   var fmt = {
     success_rate: function (v) { return v === null ? "—" : Math.round(v * 100) + "%"; },
     p50_latency_ms: function (v) { return v === null ? "—" : Math.round(v) + " ms"; },
-    p50_ttft_ms: function (v) { return v === null ? "—" : Math.round(v) + " ms"; },
-    cooldown_remaining_s: function (v) { return v ? Math.ceil(v) + " s" : "—"; },
+    p50_ttft_ms: function (v) { return v === null ? "" : "TTFT " + Math.round(v) + " ms"; },
+    cooldown_remaining_s: function (v) { return v ? Math.ceil(v) + " s" : ""; },
     last_error: function (v) { return v || ""; }
   };
   function refresh() {
@@ -23,8 +27,11 @@
         var h = data.routes[tr.getAttribute("data-route")];
         if (!h) return;
         var state = tr.querySelector('[data-h="state"]');
-        state.textContent = h.state;
-        state.className = "badge badge-" + h.state;
+        if (state) {
+          state.textContent = labels[h.state] || h.state;
+          state.setAttribute("data-state", h.state);
+          state.className = "badge badge-" + h.state;
+        }
         Object.keys(fmt).forEach(function (k) {
           var cell = tr.querySelector('[data-h="' + k + '"]');
           if (!cell) return;
