@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.responses import Response, StreamingResponse
@@ -83,7 +84,8 @@ def _day_start(value: str, ctx: Ctx, field: str) -> datetime | None:
         d = date.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(f"{field} must be a date (YYYY-MM-DD).", param=field) from None
-    return datetime(d.year, d.month, d.day, tzinfo=ctx.state.settings.tz)
+    # Midnight in the gateway's time zone, as UTC: the ledger stores UTC times.
+    return datetime(d.year, d.month, d.day, tzinfo=ctx.state.settings.tz).astimezone(UTC)
 
 
 def _int_param(value: str | None, field: str) -> int | None:
@@ -123,7 +125,7 @@ async def usage(ctx: Ctx) -> Response:
     keys = await repo.list_keys(engine, None if ctx.user.is_admin else ctx.user.id)
     key_names = {int(k["id"]): k for k in keys}
     pages = max(1, (totals["requests"] + PAGE_SIZE - 1) // PAGE_SIZE)
-    query = "&".join(f"{k}={v}" for k, v in params.items() if v)
+    query = urlencode({k: v for k, v in params.items() if v})
     accounts = await repo.list_accounts(engine) if ctx.user.is_admin else []
     return ctx.render(
         "usage.html", rows=rows, totals=totals, params=params, page=page, pages=pages,

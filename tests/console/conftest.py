@@ -55,13 +55,15 @@ def console_gw(tmp_path: Path) -> Iterator[Gateway]:
     gw.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, which would break ``asyncio.run`` in the other test modules.
+@pytest.fixture(scope="module")
 def playwright_() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_: Playwright) -> Iterator[Browser]:
     b = playwright_.chromium.launch(
         executable_path=CHROMIUM, headless=True,

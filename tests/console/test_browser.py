@@ -273,3 +273,29 @@ def test_phone_width_has_no_horizontal_overflow(console_gw: Gateway,
         if path == "/console/":
             page.screenshot(path=str(DOCS / "console-phone.png"))
     assert not page.js_errors  # type: ignore[attr-defined]
+
+
+def test_playground_stop_bills_what_was_delivered(console_gw: Gateway,
+                                                  new_page: Callable[..., Page]) -> None:
+    gw = console_gw
+    page = new_page(gw)
+    sign_in(page, "admin", admin_password(gw))
+    page.goto("/console/playground?model=kimi-k2")
+    expect(page.locator("#pg-model")).to_have_value("kimi-k2")
+    page.fill("#pg-max-tokens", "2000")
+    page.fill("#pg-prompt", "Write a very long story.")
+    page.click("#pg-send")
+    answer = page.locator(".msg-assistant").last
+    page.wait_for_function(
+        "() => Number(document.querySelector('.msg-assistant')?.dataset.chunks || 0) >= 5")
+    page.click("#pg-stop")
+    expect(answer).to_have_class(re.compile(r"\bdone\b"))
+    expect(answer.locator(".msg-text")).to_contain_text("[stopped]")
+    rid = answer.get_attribute("data-request-id")
+    [rec] = gw.wait_usage(1, id=rid)
+    assert rec["status"] == "client_closed" and rec["usage_estimated"]
+    assert 0 < rec["completion_tokens"] < 2000 and rec["cost_micro"] > 0
+    [debit] = gw.sql("SELECT * FROM wallet_transactions WHERE request_id = :r", r=rid)
+    assert debit["amount_micro"] == -rec["cost_micro"]
+    # The stopped answer is not in the conversation sent next; the stop released the rest.
+    expect(page.locator("#pg-send")).to_be_enabled()
