@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from smartoken.api.http import app_state
 from smartoken.console.session import Sessions, User, tokens_match
+from smartoken.console.throttle import LoginThrottle
 from smartoken.errors import AuthenticationFailed, GatewayError, PermissionDenied
 from smartoken.money import format_usd
 from smartoken.state import AppState
@@ -63,10 +64,12 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
 class Console:
     sessions: Sessions
     templates: Jinja2Templates
+    throttle: LoginThrottle
 
 
 async def open_console(state: AppState) -> Console:
-    return Console(await Sessions.open(state.engine), make_templates(state.settings.tz))
+    return Console(await Sessions.open(state.engine), make_templates(state.settings.tz),
+                   LoginThrottle())
 
 
 @dataclass(slots=True)

@@ -29,6 +29,8 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
                                                    new_page: Callable[..., Page]) -> None:
     gw = console_gw
     page = new_page(gw)
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
     sign_in(page, "admin", admin_password(gw))
     expect(page.locator("#wallet-balance")).to_have_text("$100.00")  # first-start credit
 
@@ -177,6 +179,10 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
     assert gw.base_url + "/v1" in page.locator("#model-samples pre[data-pane=curl]").inner_text()
     page.screenshot(path=str(DOCS / "console-model-page.png"), full_page=True)
     assert not page.js_errors  # type: ignore[attr-defined]
+    # Works offline: every asset came from the gateway itself (the charting library too).
+    assert f"{gw.base_url}/console/static/chart.umd.min.js" in requested
+    assert all(u.startswith(gw.base_url + "/") for u in requested), \
+        [u for u in requested if not u.startswith(gw.base_url + "/")]
 
 
 def test_wrong_password_is_refused(console_gw: Gateway, new_page: Callable[..., Page]) -> None:

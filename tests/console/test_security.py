@@ -162,3 +162,31 @@ def test_playground_refuses_bad_input_without_billing(console_gw: Gateway) -> No
         assert r.json()["error"]["message"]
     assert gw.usage() == []
     assert csrf_of(client.get("/console/playground").text) == csrf
+
+
+def test_password_guessing_is_throttled(console_gw: Gateway) -> None:
+    gw = console_gw
+    password = admin_password(gw)
+    client = httpx.Client(base_url=gw.base_url)
+
+    def attempt(pw: str) -> httpx.Response:
+        form = client.get("/console/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token
+        return client.post("/console/login", data={"csrf_token": token.group(1),
+                                                    "name": "admin", "password": pw})
+
+    for i in range(5):
+        assert attempt(f"guess-{i}").status_code == 401
+    r = attempt(password)  # even the right password waits now
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in r.text and "st_session=" not in r.headers.get(
+        "set-cookie", "")
+    # Another account is not locked out by admin's failures.
+    add_user(gw, "erin", "erin-password")
+    form = client.get("/console/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    r = client.post("/console/login", data={"csrf_token": token.group(1), "name": "erin",
+                                            "password": "erin-password"})
+    assert r.status_code == 303
