@@ -22,6 +22,8 @@ from smartoken.api.http import JSONResponse
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
 from smartoken.config import Settings
+from smartoken.console.http import open_console
+from smartoken.console.routes import console_routes
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
 from smartoken.state import app_state
 
@@ -67,6 +69,7 @@ def routes() -> list[Route]:
         *files_api.routes(),
         *admin_routes(),
         *account_routes(),
+        *console_routes(),
     ]
 
 
@@ -77,6 +80,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> RequestId:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with app_state(settings, run_migrations=run_migrations) as state:
             app.state.smartoken = state
+            app.state.console = await open_console(state)
             yield
 
     app = Starlette(

@@ -104,7 +104,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     workers = workers or settings.workers
     level = (log_level or settings.log_level).lower()
     click.echo(f"SmarToken listening on http://{host}:{port}  (OpenAI base_url: "
-               f"http://{host}:{port}/v1; database: {_safe_url(settings.db_url)})", err=True)
+               f"http://{host}:{port}/v1; console: http://{host}:{port}/console/; database: "
+               f"{_safe_url(settings.db_url)})", err=True)
     if workers > 1:
         from smartoken.store.db import make_engine
         from smartoken.store.db import migrate as do_migrate

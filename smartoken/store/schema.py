@@ -123,3 +123,21 @@ files = Table(
 )
 
 Index("ix_files_account_purpose", files.c.account_id, files.c.purpose)
+# Console (migration 0004_console): browser sessions, and small settings such as the session
+# signing secret and each account's playground key id.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the session token
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+console_settings = Table(
+    "console_settings",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)

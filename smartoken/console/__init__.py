@@ -1,0 +1,1 @@
+"""The web console and playground, served by the gateway under ``/console``."""

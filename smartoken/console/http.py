@@ -1,0 +1,154 @@
+"""The console's request plumbing: its context, page rendering, and the one wrapper every
+console endpoint goes through (sign-in, admin role, CSRF, security headers, error pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from smartoken.api.http import app_state
+from smartoken.console.session import Sessions, User, tokens_match
+from smartoken.console.throttle import LoginThrottle
+from smartoken.errors import AuthenticationFailed, GatewayError, PermissionDenied
+from smartoken.money import format_usd
+from smartoken.state import AppState
+
+TEMPLATES = Path(__file__).parent / "templates"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+def usd(micro: int | None, places: int = 2) -> str:
+    """$ amount from exact micro-USD: at least ``places`` decimals, trailing zeros trimmed."""
+    if micro is None:
+        return "—"
+    whole, frac = format_usd(int(micro)).split(".")
+    frac = frac.rstrip("0").ljust(places, "0")
+    return f"${whole}.{frac}" if not whole.startswith("-") else f"-${whole[1:]}.{frac}"
+
+
+def make_templates(tz: ZoneInfo) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    env = templates.env
+    env.autoescape = True
+
+    def dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+        if value is None:
+            return "—"
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo("UTC"))
+        return value.astimezone(tz).strftime(fmt)
+
+    env.filters.update(usd=usd, dt=dt, num=lambda n: "—" if n is None else f"{int(n):,}")
+    return templates
+
+
+@dataclass(slots=True)
+class Console:
+    sessions: Sessions
+    templates: Jinja2Templates
+    throttle: LoginThrottle
+
+
+async def open_console(state: AppState) -> Console:
+    return Console(await Sessions.open(state.engine), make_templates(state.settings.tz),
+                   LoginThrottle())
+
+
+@dataclass(slots=True)
+class Ctx:
+    request: Request
+    state: AppState
+    console: Console
+    user: User
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        return render(self.request, self.console, template, self.user, status, **context)
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def render(request: Request, console: Console, template: str, user: User | None,
+           status: int = 200, **context: Any) -> Response:
+    context.update(user=user, csrf=user.csrf if user else "", path=request.url.path,
+                   gateway_url=gateway_url(request))
+    response = console.templates.TemplateResponse(request, template, context,
+                                                  status_code=status)
+    harden(response)
+    return response
+
+
+def gateway_url(request: Request) -> str:
+    """This gateway's OpenAI base URL as the browser reached it."""
+    return str(request.base_url).rstrip("/") + "/v1"
+
+
+def harden(response: Any) -> Any:
+    if isinstance(response, Response):  # a relayed stream sets its own headers
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+    return response
+
+
+async def csrf_token_of(request: Request) -> str | None:
+    token = request.headers.get("x-csrf-token")
+    if token is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get("csrf_token")
+        token = value if isinstance(value, str) else None
+    return token
+
+
+Handler = Callable[[Ctx], Awaitable[Any]]
+
+
+def endpoint(handler: Handler, *, admin: bool = False,
+             api: bool = False) -> Callable[[Request], Awaitable[Any]]:
+    """Wrap a console handler: a signed-in user (else the sign-in page, or 401 for ``api``),
+    the admin role when ``admin``, a valid CSRF token on every unsafe method. Errors render as
+    an HTML page (as the OpenAI JSON body for ``api`` endpoints)."""
+
+    async def run(request: Request) -> Any:
+        console = console_of(request)
+        user = await console.sessions.current(request)
+        try:
+            if user is None:
+                if request.method == "GET" and not api:
+                    target = request.url.path + (f"?{request.url.query}"
+                                                 if request.url.query else "")
+                    return RedirectResponse(f"/console/login?next={quote(target)}", 303)
+                raise AuthenticationFailed("Sign in to the console first.", code="not_signed_in")
+            if admin and not user.is_admin:
+                raise PermissionDenied("This page is for administrators.", code="admin_only")
+            if request.method not in SAFE_METHODS and \
+                    not tokens_match(user.csrf, await csrf_token_of(request)):
+                raise PermissionDenied("The form's security token is missing or stale; reload "
+                                       "the page and try again.", code="csrf_failed")
+            return harden(await handler(Ctx(request, app_state(request), console, user)))
+        except GatewayError as err:
+            if api:
+                raise
+            response = render(request, console, "error.html", user, err.status, error=err)
+            return response
+
+    return run

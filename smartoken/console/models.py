@@ -1,0 +1,60 @@
+"""The model catalog as a comparison table, and a page per model with copy-ready samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from smartoken.api.models import is_demo
+from smartoken.catalog.model import ModelSpec
+from smartoken.console.http import Ctx, gateway_url
+from smartoken.console.samples import SampleRequest, all_samples
+from smartoken.errors import NotFound
+from smartoken.state import AppState
+
+
+def _visible(state: AppState, spec: ModelSpec) -> bool:
+    if spec.auto_variants:
+        return any(state.router.has_routes(v) for v in spec.auto_variants)
+    return state.router.has_routes(spec.id)
+
+
+def model_rows(state: AppState) -> list[dict[str, Any]]:
+    rows = []
+    for spec in state.catalog.models.values():
+        if not _visible(state, spec):
+            continue
+        fam = state.catalog.families.get(spec.family)
+        rows.append({"spec": spec, "family": fam, "demo": is_demo(state, spec)})
+    rows.sort(key=lambda r: (r["spec"].family == "demo", r["family"].name.lower()
+                             if r["family"] else r["spec"].family, r["spec"].id))
+    return rows
+
+
+async def models_page(ctx: Ctx) -> Response:
+    rows = model_rows(ctx.state)
+    return ctx.render("models.html", rows=rows,
+                      demo_only=all(r["demo"] for r in rows if r["spec"].kind == "chat"))
+
+
+async def model_page(ctx: Ctx) -> Response:
+    state = ctx.state
+    model_id = ctx.request.path_params["model_id"]
+    spec = state.catalog.get(model_id)
+    if spec is None or not _visible(state, spec):
+        raise NotFound(f"No model '{model_id}' in this gateway's catalog.")
+    fam = state.catalog.families.get(spec.family)
+    samples = all_samples(SampleRequest(gateway_url(ctx.request), spec.id)) \
+        if spec.kind == "chat" else {}
+    routes = state.router.routes(spec.id) if not spec.auto_variants else \
+        [r for v in spec.auto_variants for r in state.router.routes(v)]
+    others = [r for r in model_rows(state) if r["spec"].family not in (spec.family, "demo")
+              and r["spec"].kind == "chat" and not r["spec"].auto_variants]
+    # Neighbours: the other families' models closest in price.
+    others.sort(key=lambda r: abs(r["spec"].price.input - spec.price.input)
+                + abs(r["spec"].price.output - spec.price.output))
+    neighbours = others[:6]
+    return ctx.render("model.html", spec=spec, family=fam, demo=is_demo(state, spec),
+                      samples=samples, routes=routes, neighbours=neighbours,
+                      variants=[state.catalog.models[v] for v in spec.auto_variants])

@@ -1,0 +1,202 @@
+"""Dashboard, usage log (filters, paging, CSV) and wallet transactions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.responses import Response, StreamingResponse
+
+from smartoken.console import store
+from smartoken.console.http import Ctx
+from smartoken.errors import InvalidRequest
+from smartoken.ledger import records
+from smartoken.money import format_usd
+from smartoken.store import repo
+
+PAGE_SIZE = 50
+CHART_DAYS = 30
+CSV_MAX_ROWS = 100_000
+STATUSES = (records.OK, records.PARTIAL, records.CLIENT_CLOSED, records.UPSTREAM_ERROR,
+            "rejected")
+CSV_FIELDS = ("created_at", "id", "account_id", "key_id", "requested_model", "model", "route",
+              "provider", "upstream_model", "status", "http_status", "stream", "prompt_tokens",
+              "completion_tokens", "cached_tokens", "reasoning_tokens", "usage_estimated",
+              "latency_ms", "ttft_ms", "cost_usd", "error")
+
+
+def _pct(spent: int, limit: int | None) -> int | None:
+    if not limit:
+        return None
+    return min(100, spent * 100 // limit)
+
+
+async def dashboard(ctx: Ctx) -> Response:
+    state, user = ctx.state, ctx.user
+    engine = state.engine
+    _, day, month = state.windows.now()
+    today = date.fromisoformat(day)
+    first = (today - timedelta(days=CHART_DAYS - 1)).isoformat()
+    balance = await repo.wallet_balance(engine, user.id)
+    keys = [k for k in await repo.list_keys(engine, user.id) if k["revoked_at"] is None]
+    spend = await store.key_spend_table(engine, user.id, day, month)
+    key_rows = []
+    for k in keys:
+        s = spend.get(int(k["id"]), {"day": 0, "month": 0, "total": 0, "requests": 0})
+        key_rows.append({**k, "spend": s,
+                         "day_pct": _pct(s["day"], k["daily_budget_micro"]),
+                         "month_pct": _pct(s["month"], k["monthly_budget_micro"])})
+    by_day = {r["day"]: r for r in await store.spend_by_day(engine, user.id, first)}
+    days = [(today - timedelta(days=i)).isoformat() for i in range(CHART_DAYS - 1, -1, -1)]
+    zero = {"cost_micro": 0, "prompt_tokens": 0, "completion_tokens": 0, "requests": 0}
+    series = [by_day.get(d, zero) for d in days]
+    by_model = await store.spend_by_model(engine, user.id, first)
+    chart = {
+        "days": [d[5:] for d in days],
+        "spend_micro": [int(r["cost_micro"]) for r in series],
+        "prompt_tokens": [int(r["prompt_tokens"]) for r in series],
+        "completion_tokens": [int(r["completion_tokens"]) for r in series],
+        "models": [r["model"] for r in by_model],
+        "model_spend_micro": [int(r["cost_micro"]) for r in by_model],
+        "model_tokens": [int(r["tokens"]) for r in by_model],
+    }
+    month_total = sum(s["month"] for s in spend.values())
+    today_row = by_day.get(day, zero)
+    return ctx.render(
+        "dashboard.html", balance=balance, keys=key_rows, day=day, month=month,
+        today=today_row, month_total=month_total, by_model=by_model,
+        chart_json=orjson.dumps(chart).decode().replace("<", "\\u003c"),
+        tz=state.settings.timezone, requests_30d=sum(int(r["requests"]) for r in series))
+
+
+# ---------------------------------------------------------------- usage
+
+
+def _day_start(value: str, ctx: Ctx, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"{field} must be a date (YYYY-MM-DD).", param=field) from None
+    # Midnight in the gateway's time zone, as UTC: the ledger stores UTC times.
+    return datetime(d.year, d.month, d.day, tzinfo=ctx.state.settings.tz).astimezone(UTC)
+
+
+def _int_param(value: str | None, field: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidRequest(f"{field} must be a number.", param=field)
+    return int(value)
+
+
+def usage_filter(ctx: Ctx) -> tuple[repo.UsageFilter, dict[str, str]]:
+    """The usage filter of the query string, scoped to the user's account (an admin may pick
+    another account or all)."""
+    q = ctx.request.query_params
+    params = {k: q.get(k, "") for k in ("key", "model", "status", "from", "to", "account")}
+    account: int | None = ctx.user.id
+    if ctx.user.is_admin and params["account"]:
+        account = None if params["account"] == "all" else _int_param(params["account"],
+                                                                      "account")
+    until = _day_start(params["to"], ctx, "to")
+    f = repo.UsageFilter(
+        account_id=account, key_id=_int_param(params["key"], "key"),
+        model=params["model"] or None,
+        status=params["status"] if params["status"] in STATUSES else None,
+        since=_day_start(params["from"], ctx, "from"),
+        until=until + timedelta(days=1) if until else None)
+    return f, params
+
+
+async def usage(ctx: Ctx) -> Response:
+    engine = ctx.state.engine
+    f, params = usage_filter(ctx)
+    page = max(1, _int_param(ctx.request.query_params.get("page"), "page") or 1)
+    f.limit, f.offset = PAGE_SIZE, (page - 1) * PAGE_SIZE
+    rows = await repo.query_usage(engine, f)
+    totals = await repo.usage_totals(engine, f)
+    keys = await repo.list_keys(engine, None if ctx.user.is_admin else ctx.user.id)
+    key_names = {int(k["id"]): k for k in keys}
+    pages = max(1, (totals["requests"] + PAGE_SIZE - 1) // PAGE_SIZE)
+    query = urlencode({k: v for k, v in params.items() if v})
+    accounts = await repo.list_accounts(engine) if ctx.user.is_admin else []
+    return ctx.render(
+        "usage.html", rows=rows, totals=totals, params=params, page=page, pages=pages,
+        query=query, keys=[k for k in keys if ctx.user.is_admin or
+                           k["account_id"] == ctx.user.id],
+        key_names=key_names, models=sorted(ctx.state.catalog.models), statuses=STATUSES,
+        accounts=accounts)
+
+
+def _csv_row(r: dict[str, Any]) -> list[Any]:
+    out: list[Any] = []
+    for field in CSV_FIELDS:
+        if field == "cost_usd":
+            out.append(format_usd(int(r["cost_micro"])))
+        elif field == "created_at":
+            out.append(r["created_at"].isoformat())
+        else:
+            v = r.get(field)
+            out.append("" if v is None else v)
+    return out
+
+
+async def usage_csv(ctx: Ctx) -> Response:
+    engine = ctx.state.engine
+    f, _ = usage_filter(ctx)
+
+    async def body() -> AsyncIterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_FIELDS)
+        f.limit, f.offset = 1000, 0
+        while f.offset < CSV_MAX_ROWS:
+            rows = await repo.query_usage(engine, f)
+            for r in rows:
+                writer.writerow(_csv_row(r))
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+            if len(rows) < f.limit:
+                break
+            f.offset += f.limit
+
+    stamp = datetime.now(ctx.state.settings.tz).strftime("%Y%m%d-%H%M%S")
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers={
+        "content-disposition": f'attachment; filename="smartoken-usage-{stamp}.csv"'})
+
+
+async def usage_record(ctx: Ctx) -> Response:
+    """One usage record of the user's account, as JSON (the playground reads its cost)."""
+    from smartoken.api.http import JSONResponse
+
+    rid = ctx.request.path_params["request_id"]
+    r = await store.usage_by_id(ctx.state.engine, rid,
+                                None if ctx.user.is_admin else ctx.user.id)
+    if r is None:
+        return JSONResponse({"found": False}, status_code=404)
+    return JSONResponse({"found": True, "id": r["id"], "status": r["status"],
+                         "prompt_tokens": r["prompt_tokens"],
+                         "completion_tokens": r["completion_tokens"],
+                         "usage_estimated": bool(r["usage_estimated"]),
+                         "latency_ms": r["latency_ms"], "ttft_ms": r["ttft_ms"],
+                         "cost_micro": r["cost_micro"], "cost_usd": format_usd(r["cost_micro"])})
+
+
+# ---------------------------------------------------------------- wallet
+
+
+async def wallet(ctx: Ctx) -> Response:
+    engine = ctx.state.engine
+    page = max(1, _int_param(ctx.request.query_params.get("page"), "page") or 1)
+    txns = await repo.list_transactions(engine, ctx.user.id, PAGE_SIZE + 1,
+                                        (page - 1) * PAGE_SIZE)
+    return ctx.render("wallet.html", balance=await repo.wallet_balance(engine, ctx.user.id),
+                      txns=txns[:PAGE_SIZE], page=page, more=len(txns) > PAGE_SIZE)

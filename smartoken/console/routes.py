@@ -1,0 +1,50 @@
+"""The console's URL map, mounted by ``smartoken.app`` under ``/console``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from smartoken.console import admin, keys, models, pages, playground, signin
+from smartoken.console.http import endpoint
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def to_console(request: Request) -> Response:
+    return RedirectResponse("/console/", 307)
+
+
+def console_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
+        Route("/", endpoint(pages.dashboard)),
+        Route("/login", signin.login_form, methods=["GET"]),
+        Route("/login", signin.login, methods=["POST"]),
+        Route("/logout", endpoint(signin.logout), methods=["POST"]),
+        Route("/keys", endpoint(keys.keys_page), methods=["GET"]),
+        Route("/keys", endpoint(keys.create_key), methods=["POST"]),
+        Route("/keys/{key_id:int}/revoke", endpoint(keys.revoke_key), methods=["POST"]),
+        Route("/usage", endpoint(pages.usage)),
+        Route("/usage.csv", endpoint(pages.usage_csv)),
+        Route("/wallet", endpoint(pages.wallet)),
+        Route("/playground", endpoint(playground.playground_page)),
+        Route("/models", endpoint(models.models_page)),
+        Route("/models/{model_id:path}", endpoint(models.model_page)),
+        Route("/admin/routes", endpoint(admin.routes_page, admin=True)),
+        Route("/admin/accounts", endpoint(admin.accounts_get, admin=True), methods=["GET"]),
+        Route("/admin/accounts", endpoint(admin.create_account, admin=True), methods=["POST"]),
+        Route("/admin/credit", endpoint(admin.credit, admin=True), methods=["POST"]),
+        Route("/api/playground", endpoint(playground.playground_chat, api=True),
+              methods=["POST"]),
+        Route("/api/samples", endpoint(playground.playground_samples, api=True),
+              methods=["POST"]),
+        Route("/api/usage/{request_id}", endpoint(pages.usage_record, api=True)),
+        Route("/api/health", endpoint(admin.health_json, admin=True, api=True)),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="console-static"),
+    ]
+    return [Route("/", to_console), Route("/console", to_console),
+            Mount("/console", routes=routes)]

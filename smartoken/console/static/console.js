@@ -1,0 +1,63 @@
+// SmarToken console: menu, copy buttons, confirmations, code tabs. No inline scripts (CSP).
+(function () {
+  "use strict";
+  var toggle = document.getElementById("menu-toggle");
+  var sidebar = document.getElementById("sidebar");
+  if (toggle && sidebar) {
+    toggle.addEventListener("click", function () {
+      var open = sidebar.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  function copyText(text, button) {
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      button.classList.add("copied");
+      setTimeout(function () { button.textContent = label; button.classList.remove("copied"); }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallback(text); done(); });
+    } else { fallback(text); done(); }
+  }
+  function fallback(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
+    document.body.removeChild(area);
+  }
+  window.stCopy = copyText;
+
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-copy]");
+    if (btn) {
+      var el = document.querySelector(btn.getAttribute("data-copy"));
+      if (el) copyText(el.textContent.trim(), btn);
+      return;
+    }
+    var copyActive = ev.target.closest("[data-copy-active]");
+    if (copyActive) {
+      var pane = copyActive.closest(".code-tabs").querySelector("pre.active");
+      if (pane) copyText(pane.textContent, copyActive);
+      return;
+    }
+    var tab = ev.target.closest(".tab[data-tab]");
+    if (tab) {
+      var box = tab.closest(".code-tabs");
+      box.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t === tab); });
+      box.querySelectorAll("pre[data-pane]").forEach(function (p) {
+        p.classList.toggle("active", p.getAttribute("data-pane") === tab.getAttribute("data-tab"));
+      });
+    }
+  });
+
+  document.addEventListener("submit", function (ev) {
+    var msg = ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) ev.preventDefault();
+  });
+})();
