@@ -13,13 +13,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartoken.api.chat import chat_completions
+from smartoken.api.edge import edge
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
 from smartoken.api.http import JSONResponse
+from smartoken.api.metrics import note_refused
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
+from smartoken.api.ops import ops_routes
 from smartoken.config import Settings
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
+from smartoken.logs import configure_logging, secrets_of
 from smartoken.state import app_state
 
 log = logging.getLogger("smartoken")
@@ -32,6 +36,7 @@ def _error_response(err: GatewayError) -> Response:
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    note_refused(request, exc)
     return _error_response(exc)
 
 
@@ -42,6 +47,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         err = InvalidRequest(str(exc.detail), code=f"http_{exc.status_code}")
         err.status = exc.status_code
+    note_refused(request, err)
     return _error_response(err)
 
 
@@ -61,6 +67,7 @@ def routes() -> list[Route]:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *ops_routes(),
     ]
 
 
@@ -82,7 +89,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> RequestId:
         },
         lifespan=lifespan,
     )
-    return RequestId(app)
+    return RequestId(edge(app, settings))
 
 
 def app_from_env() -> RequestId:
@@ -96,6 +103,7 @@ def app_from_env() -> RequestId:
     cfg = os.environ.get("SMARTOKEN_CONFIG")
     settings = load_settings(Path(cfg) if cfg else None,
                              data_dir=os.environ.get("SMARTOKEN_DATA_DIR"))
+    configure_logging(settings.log_level, secrets_of(settings))
     return create_app(settings, run_migrations=False)
 
 

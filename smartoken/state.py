@@ -25,6 +25,7 @@ from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.config import Settings
 from smartoken.ledger.writer import LedgerWriter
+from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
 from smartoken.providers.dialects import get_dialect
@@ -33,6 +34,7 @@ from smartoken.routing.health import HealthBoard
 from smartoken.routing.router import Router
 from smartoken.store import repo
 from smartoken.store.db import check_schema, make_engine, migrate
+from smartoken.store.providers import with_stored_providers
 
 log = logging.getLogger("smartoken")
 POLL_INTERVAL = 1.0
@@ -52,6 +54,8 @@ class AppState:
     origin: str
     ready: bool = True
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics.from_env)
+    session: aiohttp.ClientSession | None = None
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
@@ -110,6 +114,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         else:
             await check_schema(engine)
         await asyncio.to_thread(tokens.encoding)
+        settings = await with_stored_providers(engine, settings)
         password = await bootstrap_admin(engine, settings)
         if password is not None:
             print(
@@ -137,9 +142,11 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session),
                 origin=origin,
+                session=session,
             )
             ledger.start()
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
+            state.tasks.extend(state.metrics.start(state))
             try:
                 yield state
             finally:
@@ -150,5 +157,6 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 await ledger.close()
                 for provider in state.providers.values():
                     await provider.aclose()
+                state.metrics.close()
     finally:
         await engine.dispose()

@@ -100,3 +100,21 @@ usage_records = Table(
 
 Index("ix_usage_key_day", usage_records.c.key_id, usage_records.c.day)
 Index("ix_usage_key_month", usage_records.c.key_id, usage_records.c.month)
+
+# Providers managed through the admin API (issue 8). Secrets are Fernet tokens
+# (smartoken.auth.secretbox), never plaintext: the API key and the extra headers.
+stored_providers = Table(
+    "stored_providers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("dialect", String(40), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("api_key_enc", Text, nullable=True),
+    Column("headers_enc", Text, nullable=True),
+    Column("timeouts", Text, nullable=True),  # JSON {connect, first_byte, idle, total}
+    Column("routes", Text, nullable=False, default="[]"),  # JSON list of route objects
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
