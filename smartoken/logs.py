@@ -34,7 +34,7 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime",
                                                               "color_message"}
 _PATTERNS = (
-    (re.compile(r"sk-st-[A-Za-z0-9_\-]+"), "sk-st-" + MASK),
+    (re.compile(r"sk-st-[A-Za-z0-9_\-]{7,}"), "sk-st-" + MASK),  # keeps 12-char prefixes
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;}]+"), r"\1 " + MASK),
     (re.compile(r"(?i)((?:api[_-]?key|authorization|password|passwd|secret|master[_-]?key|"
                 r"access[_-]?token|x-api-key)[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)[^\s\"',;}&]+"),
@@ -65,6 +65,9 @@ class Redactor:
         for pattern, repl in _PATTERNS:
             text = pattern.sub(repl, text)
         return text
+
+
+_PATTERNS_ONLY = Redactor()
 
 
 class JsonFormatter(logging.Formatter):
@@ -128,6 +131,15 @@ def configure_logging(level: str, secrets: Iterable[str | None] = ()) -> Redacto
         lg.propagate = True
         lg.setLevel(logging.NOTSET)
     return redactor
+
+
+def redact(text: str) -> str:
+    """Redact ``text`` with the installed redactor (patterns only when none is installed)."""
+    for handler in logging.getLogger().handlers:
+        formatter = handler.formatter
+        if isinstance(formatter, JsonFormatter):
+            return formatter.redactor(text)
+    return _PATTERNS_ONLY(text)
 
 
 def protect(*secrets: str | None) -> None:

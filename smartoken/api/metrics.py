@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from smartoken.api.http import app_state
 from smartoken.errors import GatewayError
-from smartoken.logs import log_refused
+from smartoken.logs import log_refused, redact
 from smartoken.metrics import CONTENT_TYPE
 from smartoken.providers.base import UpstreamError
 
@@ -18,8 +18,11 @@ async def metrics(request: Request) -> Response:
 
 
 def note_refused(request: Request, err: GatewayError) -> None:
-    """Count and log an error response that left no usage record: a 4xx raised before the
-    routing stage. (Errors after routing, and 5xx, are counted from their usage record.)"""
+    """Before an error is rendered: redact secrets from its message (a client that sends its
+    key as a model id does not get it echoed), then count and log it if it left no usage
+    record: a 4xx raised before routing. (Errors after routing, and 5xx, are counted from
+    their usage record.)"""
+    err.message = redact(err.message)
     if err.status >= 500 or isinstance(err.__context__, UpstreamError):
         return
     smartoken = getattr(request.app.state, "smartoken", None)
