@@ -137,8 +137,8 @@ SCHEMAS: JSON = {
     "Status": {"type": "object", "required": ["status"],
                "properties": {"status": {"type": "string"}}},
 }
-KEY = [{"apiKey": []}]
-ADMIN = [{"adminKey": []}]
+KEY: list[JSON] = [{"apiKey": []}]
+ADMIN: list[JSON] = [{"adminKey": []}]
 NAME_PARAM = [{"name": "name", "in": "path", "required": True, "schema": NAME}]
 
 

@@ -138,7 +138,7 @@ def _routes(state: AppState, name: str, value: Any) -> tuple[RouteConfig, ...]:
                                  ".", param=p)
         model = r.get("model")
         spec = state.catalog.get(model) if isinstance(model, str) else None
-        if spec is None or spec.auto_variants:
+        if spec is None or spec.auto_variants or not isinstance(model, str):
             raise InvalidRequest(f"'{p}.model' must be a model of the catalog (not an auto id).",
                                  param=f"{p}.model")
         upstream = r.get("upstream_model", model)
