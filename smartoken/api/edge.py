@@ -3,8 +3,10 @@ per-IP limit on failed authentications (429 with ``Retry-After``), plus CORS whe
 
 Failed authentications are counted from the responses: every 401 the gateway answers counts
 against the client's address in a fixed one-minute window. An address over the limit is
-refused before authentication until its window ends. The table is bounded (``MAX_CLIENTS``
-addresses): expired windows are dropped first, then the oldest entries.
+refused before authentication until its window ends (health probes and ``/metrics`` excepted).
+Behind a reverse proxy, let uvicorn take the client address from ``X-Forwarded-For``
+(``FORWARDED_ALLOW_IPS``), or every client shares the proxy's address. The table is bounded
+(``MAX_CLIENTS`` addresses): expired windows are dropped first, then the oldest entries.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from smartoken.config import Settings
 from smartoken.errors import GatewayError, HeadersTooLarge, RateLimited
+from smartoken.logs import log_refused
 
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # never blocked: monitoring
 WINDOW = 60.0
 MAX_CLIENTS = 10_000
 
@@ -74,14 +78,14 @@ class EdgeGuard:
         size = sum(len(k) + len(v) + 4 for k, v in scope["headers"]) + len(scope.get(
             "raw_path") or b"") + len(scope.get("query_string") or b"")
         if size > self.max_header_bytes:
-            await _refuse(send, HeadersTooLarge(
+            await self._refuse(scope, send, HeadersTooLarge(
                 f"The request line and headers are {size} bytes, over the limit of "
                 f"{self.max_header_bytes} bytes."))
             return
         client = (scope.get("client") or ("unknown", 0))[0]
-        wait = self.failures.blocked_for(client)
+        wait = 0.0 if scope.get("path") in PROBES else self.failures.blocked_for(client)
         if wait > 0:
-            await _refuse(send, RateLimited(
+            await self._refuse(scope, send, RateLimited(
                 "Too many failed authentications from this address; try again later.",
                 retry_after=wait, code="too_many_auth_failures"))
             return
@@ -94,7 +98,18 @@ class EdgeGuard:
         await self.app(scope, receive, watch)
 
 
-async def _refuse(send: Any, err: GatewayError) -> None:
+    async def _refuse(self, scope: Any, send: Any, err: GatewayError) -> None:
+        """Answer here, before any route; counted and logged like every refusal."""
+        state = getattr(getattr(self.app, "state", None), "smartoken", None)
+        if state is not None:
+            state.metrics.refused(err.status)
+        client = scope.get("client")
+        log_refused(scope.get("state", {}).get("request_id"), scope.get("method", ""),
+                    scope.get("path", ""), client[0] if client else None, err.status, err.code)
+        await _send_error(send, err)
+
+
+async def _send_error(send: Any, err: GatewayError) -> None:
     headers = [(b"content-type", b"application/json"),
                *((k.encode(), v.encode()) for k, v in err.headers.items())]
     await send({"type": "http.response.start", "status": err.status, "headers": headers})

@@ -52,7 +52,13 @@ def test_failed_authentications_are_limited_per_address(fake: FakeUpstream,
         blocked = http.post("/v1/chat/completions", json=CHAT,
                             headers={"authorization": f"Bearer {key}"})
         assert blocked.status_code == 429
-        assert http.get("/healthz").status_code == 429
+        # Probes and scrapes are not blocked; the refusals are counted.
+        assert http.get("/healthz").status_code == 200
+        metrics = http.get("/metrics").text
+    assert 'smartoken_requests_total{code="429",model="",route="",status="refused"} 2.0' \
+        in metrics
+    assert 'smartoken_requests_total{code="401",model="",route="",status="refused"} 5.0' \
+        in metrics
     assert len(gw.wait_usage(1)) == 1
 
 
