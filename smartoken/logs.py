@@ -98,19 +98,6 @@ class JsonFormatter(logging.Formatter):
         return self.redactor(line)
 
 
-class RedactFilter(logging.Filter):
-    """For handlers that do not use ``JsonFormatter``: redact the rendered message."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor(record.getMessage())
-        record.args = None
-        return True
-
-
 def secrets_of(settings: Settings) -> list[str | None]:
     """Every secret the settings hold: what the redactor must never let through."""
     out: list[str | None] = [settings.master_key, *settings.secret_keys]

@@ -22,8 +22,8 @@ STREAMS = 20
 
 def test_sigterm_drains_twenty_streams_and_bills_them_all(make_fake: Any,
                                                           make_gateway: Any) -> None:
-    # 20 chunks x 0.15 s: each stream lasts about 3 s.
-    fake = make_fake(chunks=20, chunk_delay=0.15,
+    # 40 chunks x 0.15 s: each stream lasts about 6 s, so all 20 are open at once.
+    fake = make_fake(chunks=40, chunk_delay=0.15,
                      usage={"prompt_tokens": 30, "completion_tokens": 20})
     gw: Gateway = make_gateway(fake_config(fake, shutdown_delay_s=1.5, shutdown_grace_s=30))
     key = gw.key(credit="10")
