@@ -107,6 +107,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     level = (log_level or settings.log_level).lower()
     configure_logging(level, secrets_of(settings))
     ops = ops_options(settings)
+    multiprocess_metrics_dir(settings, workers)
     click.echo(f"SmarToken listening on http://{host}:{port}  (OpenAI base_url: "
                f"http://{host}:{port}/v1; database: {_safe_url(settings.db_url)})", err=True)
     if workers > 1:
@@ -126,7 +127,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         if settings.database_url:
             os.environ["SMARTOKEN_DATABASE_URL"] = settings.database_url
         os.environ["SMARTOKEN_LOG_LEVEL"] = level
-        multiprocess_metrics_dir(settings)
         uvicorn.run("smartoken.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, loop="uvloop", http="httptools", log_level=level,
                     access_log=False, **ops)

@@ -21,10 +21,14 @@ def ops_options(settings: Settings) -> dict[str, Any]:
             "log_config": None}
 
 
-def multiprocess_metrics_dir(settings: Settings) -> str:
+def multiprocess_metrics_dir(settings: Settings, workers: int) -> str | None:
     """Before workers start: the folder prometheus-client's multiprocess mode writes to
-    (``PROMETHEUS_MULTIPROC_DIR`` if set, else ``<data dir>/metrics``), emptied."""
-    path = os.environ.get(MULTIPROC_ENV) or str((settings.data_dir / "metrics").resolve())
+    (``PROMETHEUS_MULTIPROC_DIR`` if set, else ``<data dir>/metrics`` when ``workers`` > 1),
+    emptied of the last run's files. None: single process, plain in-memory metrics."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path and workers <= 1:
+        return None
+    path = path or str((settings.data_dir / "metrics").resolve())
     prepare_multiprocess_dir(path)
     os.environ[MULTIPROC_ENV] = path
     return path
