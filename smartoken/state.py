@@ -25,6 +25,7 @@ from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.config import Settings
 from smartoken.ledger.writer import LedgerWriter
+from smartoken.live_providers import follow as follow_stored
 from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
@@ -114,7 +115,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         else:
             await check_schema(engine)
         await asyncio.to_thread(tokens.encoding)
-        settings = await with_stored_providers(engine, settings)
+        config, settings = settings, await with_stored_providers(engine, settings)
         password = await bootstrap_admin(engine, settings)
         if password is not None:
             print(
@@ -147,6 +148,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
             ledger.start()
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
             state.tasks.extend(state.metrics.start(state))
+            state.tasks.append(asyncio.create_task(follow_stored(state, config), name="stored"))
             try:
                 yield state
             finally:

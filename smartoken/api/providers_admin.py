@@ -1,9 +1,10 @@
 """``/admin/providers``: upstream providers and their routes, stored encrypted in the database.
 
-The admin credential is ``Authorization: Bearer <SMARTOKEN_MASTER_KEY>`` (compared in constant
-time) or an API key of an account whose role is ``admin``. Changes apply to this process at
-once; other worker processes and replicas pick them up at their next start. API keys are
-write-only: responses say ``has_api_key``, never the key.
+Changes apply to this process at once (``live_providers.apply``) and reach other workers and
+replicas within about a second (``live_providers.follow``). The admin credential is
+``Authorization: Bearer <SMARTOKEN_MASTER_KEY>`` (compared in constant time) or an API key of
+an account whose role is ``admin``. API keys are write-only: responses say ``has_api_key``,
+never the key.
 
     GET    /admin/providers            list stored providers
     POST   /admin/providers            create one (201)
@@ -34,9 +35,7 @@ from smartoken.errors import (
     NotFound,
     PermissionDenied,
 )
-from smartoken.logs import protect
-from smartoken.providers.dialects import get_dialect
-from smartoken.providers.openai_compat import OpenAICompatProvider
+from smartoken.live_providers import apply
 from smartoken.state import AppState
 from smartoken.store import providers as store
 from smartoken.store.repo import Conflict
@@ -203,20 +202,6 @@ def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | No
 # ------------------------------------------------------------------ applying
 
 
-def apply(state: AppState, p: store.StoredProvider | None, name: str) -> None:
-    """Make this process serve the new version of provider ``name`` (``p`` None: removed)."""
-    settings = store.merged(state.settings, [p] if p else [],
-                            frozenset() if p else frozenset({name}))
-    state.providers.pop(name, None)  # adapters share the session: nothing to close
-    if p is not None and p.enabled and state.session is not None:
-        protect(p.api_key, *(v for _, v in p.headers))
-        cfg = p.config()
-        state.providers[name] = OpenAICompatProvider(cfg, state.session,
-                                                     get_dialect(cfg.dialect))
-    state.settings = settings
-    state.router.set_routes(settings.routes)
-
-
 async def _stored(state: AppState, name: str) -> store.StoredProvider:
     for p in await store.list_stored(state.engine, _box(state)):
         if p.name == name:
@@ -248,7 +233,7 @@ async def create_provider(request: Request) -> Response:
         await store.insert_stored(state.engine, p, _box(state))
     except Conflict as exc:
         raise ConflictError(str(exc), param="name") from None
-    apply(state, p, p.name)
+    apply(state, [p])
     return JSONResponse(p.public(), status_code=201)
 
 
@@ -265,7 +250,7 @@ async def patch_provider(request: Request) -> Response:
     data = wire.parse_json(await read_body(request, MAX_BODY))
     p = build(state, data, base)
     await store.update_stored(state.engine, p, _box(state))
-    apply(state, p, p.name)
+    apply(state, [p])
     return JSONResponse(p.public())
 
 
@@ -275,7 +260,7 @@ async def delete_provider(request: Request) -> Response:
     name = request.path_params["name"]
     await _stored(state, name)
     await store.delete_stored(state.engine, name)
-    apply(state, None, name)
+    apply(state, [], frozenset({name}))
     return JSONResponse({"name": name, "deleted": True})
 
 

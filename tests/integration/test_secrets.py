@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,37 @@ def test_stored_provider_needs_the_secret_key(make_fake: Any, make_gateway: Any)
     assert not gw.sql("SELECT * FROM stored_providers")
     with pytest.raises(openai.AuthenticationError):
         gw.client(MASTER).models.list()  # the master key is not an API key
+
+
+def test_admin_change_reaches_every_worker(make_fake: Any, make_gateway: Any,
+                                           secret_key: str) -> None:
+    up = make_fake()
+    gw: Gateway = make_gateway(None, workers=2, env={"SMARTOKEN_MASTER_KEY": MASTER,
+                                                     "SMARTOKEN_SECRET_KEY": secret_key})
+    key = gw.key(credit="5")
+    r = admin(gw, "POST", "/admin/providers", json={
+        "name": "p", "base_url": up.base_url, "api_key": STORED_KEY,
+        "routes": [{"model": "kimi-k2", "upstream_model": "u1"}]})
+    assert r.status_code == 201, r.text
+
+    def spread(n: int) -> None:  # a new connection per request lands on either worker
+        for _ in range(n):
+            resp = httpx.post(gw.base_url + "/v1/chat/completions", timeout=30, headers={
+                "authorization": f"Bearer {key}", "connection": "close"},
+                json={"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]})
+            assert resp.status_code == 200
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # converge: every worker routes to the new provider
+        before = len(up.requests)
+        spread(8)
+        if len(up.requests) - before == 8:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("a worker never picked up the stored provider")
+    assert admin(gw, "PATCH", "/admin/providers/p", json={"enabled": False}).status_code == 200
+    time.sleep(2.5)  # a poll interval and more
+    before = len(up.requests)
+    spread(8)
+    assert len(up.requests) == before  # disabled everywhere: back on the demo route
