@@ -16,15 +16,19 @@ from smartoken.api import files as files_api
 from smartoken.api.account import account_routes
 from smartoken.api.admin import admin_routes
 from smartoken.api.chat import chat_completions
+from smartoken.api.edge import edge
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
 from smartoken.api.http import JSONResponse
+from smartoken.api.metrics import note_refused
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
+from smartoken.api.ops import ops_routes
 from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
+from smartoken.logs import configure_logging, secrets_of
 from smartoken.state import app_state
 
 log = logging.getLogger("smartoken")
@@ -37,6 +41,7 @@ def _error_response(err: GatewayError) -> Response:
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    note_refused(request, exc)
     return _error_response(exc)
 
 
@@ -47,6 +52,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         err = InvalidRequest(str(exc.detail), code=f"http_{exc.status_code}")
         err.status = exc.status_code
+    note_refused(request, err)
     return _error_response(err)
 
 
@@ -70,6 +76,7 @@ def routes() -> list[Route]:
         *admin_routes(),
         *account_routes(),
         *console_routes(),
+        *ops_routes(),
     ]
 
 
@@ -92,7 +99,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> RequestId:
         },
         lifespan=lifespan,
     )
-    return RequestId(app)
+    return RequestId(edge(app, settings))
 
 
 def app_from_env() -> RequestId:
@@ -106,6 +113,7 @@ def app_from_env() -> RequestId:
     cfg = os.environ.get("SMARTOKEN_CONFIG")
     settings = load_settings(Path(cfg) if cfg else None,
                              data_dir=os.environ.get("SMARTOKEN_DATA_DIR"))
+    configure_logging(settings.log_level, secrets_of(settings))
     return create_app(settings, run_migrations=False)
 
 

@@ -95,6 +95,13 @@ class Settings:
     initial_admin_credit: int = 100_000_000  # $100 of demo credit on first start
     admin_name: str = "admin"
     master_key: str | None = field(default=None, repr=False)
+    # Operations (issue 8): edge limits, CORS, shutdown, secrets at rest.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_header_bytes: int = 64 * 1024
+    auth_failures_per_minute: int = 20
+    shutdown_grace_s: float = 30.0
+    shutdown_delay_s: float = 0.0
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -248,6 +255,45 @@ def _files(raw: Any, source: str) -> FileLimits:
     return FileLimits(**out)
 
 
+OPS_KEYS = ("cors_origins", "max_header_kb", "auth_failures_per_minute", "shutdown_grace_s",
+            "shutdown_delay_s")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _seconds(value: Any, source: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+        raise ConfigError(source, key, f"must be a number of seconds in 0..3600, got {value!r}")
+    return float(value)
+
+
+def _ops(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The operations settings: edge limits, CORS, shutdown timing, the secrets-at-rest keys."""
+    origins = data.get("cors_origins", [])
+    if isinstance(origins, str):
+        origins = [origins]
+    if not isinstance(origins, list) or not all(
+            isinstance(o, str) and (o == "*" or o.startswith(("http://", "https://")))
+            for o in origins):
+        raise ConfigError(source, "cors_origins",
+                          "must be a list of origins like https://app.example.com (or '*')")
+    level = str(data.get("log_level", env.get("SMARTOKEN_LOG_LEVEL", "info"))).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(source, "log_level", f"must be one of {', '.join(LOG_LEVELS)}, "
+                                               f"got {level!r}")
+    raw_keys = env.get("SMARTOKEN_SECRET_KEY", "")
+    return {
+        "cors_origins": tuple(origins),
+        "max_header_bytes": _int(data.get("max_header_kb", 64), source, "max_header_kb", 1) * 1024,
+        "auth_failures_per_minute": _int(data.get("auth_failures_per_minute", 20), source,
+                                         "auth_failures_per_minute", 1),
+        "shutdown_grace_s": _seconds(data.get("shutdown_grace_s", 30), source,
+                                     "shutdown_grace_s"),
+        "shutdown_delay_s": _seconds(data.get("shutdown_delay_s", 0), source,
+                                     "shutdown_delay_s"),
+        "secret_keys": tuple(k.strip() for k in raw_keys.split(",") if k.strip()),
+    }
+
+
 def load_settings(
     config_path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -267,7 +313,7 @@ def load_settings(
         data = _section(loaded, source, "<top level>")
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
-             "builtin_presets", "demo", "providers", "models", "files"}
+             "builtin_presets", "demo", "providers", "models", "files", *OPS_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -346,6 +392,7 @@ def load_settings(
         initial_admin_credit=_usd(data.get("initial_admin_credit", "100"), source,
                                   "initial_admin_credit"),
         master_key=env.get("SMARTOKEN_MASTER_KEY") or None,
+        **_ops(data, source, env),
         config_path=config_path,
         providers=providers,
         routes=tuple(routes),

@@ -8,6 +8,7 @@
      ├── NotFound (404)
      ├── Conflict (409)
      ├── PayloadTooLarge (413)
+     ├── HeadersTooLarge (431)
      ├── BudgetExceeded (429, not retried by SDKs)
      ├── RateLimited (429, Retry-After)
      └── UpstreamFailed (502/503/504)
@@ -92,6 +93,10 @@ class Conflict(GatewayError):
 
 class PayloadTooLarge(GatewayError):
     status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status, type, code = 431, "invalid_request_error", "request_headers_too_large"
 
 
 class BudgetExceeded(GatewayError):

@@ -28,6 +28,8 @@ from smartoken.catalog.model import Catalog
 from smartoken.config import Settings
 from smartoken.files.service import Files
 from smartoken.ledger.writer import LedgerWriter
+from smartoken.live_providers import follow as follow_stored
+from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
 from smartoken.providers.dialects import get_dialect
@@ -36,6 +38,7 @@ from smartoken.routing.health import HealthBoard
 from smartoken.routing.router import Router
 from smartoken.store import repo
 from smartoken.store.db import check_schema, make_engine, migrate
+from smartoken.store.providers import with_stored_providers
 
 log = logging.getLogger("smartoken")
 POLL_INTERVAL = 1.0
@@ -57,6 +60,8 @@ class AppState:
     ready: bool = True
     files: Files | None = None  # the Files API runtime (issue 6)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics.from_env)
+    session: aiohttp.ClientSession | None = None
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
@@ -121,6 +126,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         else:
             await check_schema(engine)
         await asyncio.to_thread(tokens.encoding)
+        config, settings = settings, await with_stored_providers(engine, settings)
         password = await bootstrap_admin(engine, settings)
         if password is not None:
             print(
@@ -149,11 +155,14 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 providers=build_providers(settings, session),
                 origin=origin,
                 files=Files.from_settings(settings),
+                session=session,
             )
             ledger.start()
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
             state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),
                                                    name="reservation-expiry"))
+            state.tasks.extend(state.metrics.start(state))
+            state.tasks.append(asyncio.create_task(follow_stored(state, config), name="stored"))
             try:
                 yield state
             finally:
@@ -166,5 +175,6 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                     state.files.close()
                 for provider in state.providers.values():
                     await provider.aclose()
+                state.metrics.close()
     finally:
         await engine.dispose()

@@ -36,12 +36,14 @@ def free_port() -> int:
 
 class Gateway:
     def __init__(self, tmp: Path, config: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None, workers: int = 1) -> None:
+                 env: dict[str, str] | None = None, workers: int = 1,
+                 log_level: str = "warning") -> None:
         self.tmp = tmp
         self.data_dir = tmp / "data"
         self.config = config
         self.port = free_port()
         self.workers = workers
+        self.log_level = log_level
         self.env = {k: v for k, v in os.environ.items()
                     if not k.endswith("_API_KEY") and not k.startswith("SMARTOKEN_")}
         self.env.update({"SMARTOKEN_DEMO_DELAY_MS": "1", "PYTHONUNBUFFERED": "1",
@@ -65,7 +67,7 @@ class Gateway:
             cfg = self.tmp / "smartoken.yaml"
             cfg.write_text(yaml.safe_dump(self.config))
             args += ["--config", str(cfg)]
-        args += ["serve", "--port", str(self.port), "--log-level", "warning"]
+        args += ["serve", "--port", str(self.port), "--log-level", self.log_level]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
         self._log = open(self.log_path, "ab")  # noqa: SIM115

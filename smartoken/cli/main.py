@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 
 import click
 
+from smartoken.cli.ops import multiprocess_metrics_dir, ops_options, secrets
 from smartoken.config import ConfigError, Settings, load_settings
+from smartoken.logs import configure_logging, secrets_of
 from smartoken.money import MoneyError, format_usd, parse_usd
 
 T = TypeVar("T")
@@ -103,6 +105,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     port = port if port is not None else settings.port
     workers = workers or settings.workers
     level = (log_level or settings.log_level).lower()
+    configure_logging(level, secrets_of(settings))
+    ops = ops_options(settings)
+    multiprocess_metrics_dir(settings, workers)
     click.echo(f"SmarToken listening on http://{host}:{port}  (OpenAI base_url: "
                f"http://{host}:{port}/v1; console: http://{host}:{port}/console/; database: "
                f"{_safe_url(settings.db_url)})", err=True)
@@ -122,15 +127,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         os.environ["SMARTOKEN_DATA_DIR"] = str(settings.data_dir)
         if settings.database_url:
             os.environ["SMARTOKEN_DATABASE_URL"] = settings.database_url
+        os.environ["SMARTOKEN_LOG_LEVEL"] = level
         uvicorn.run("smartoken.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, loop="uvloop", http="httptools", log_level=level,
-                    access_log=False, timeout_graceful_shutdown=30)
+                    access_log=False, **ops)
         return
     from smartoken.server import run
 
     app = create_app(settings, run_migrations=migrate)
-    run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=level,
-                access_log=False, timeout_graceful_shutdown=30, lifespan="on")
+    run(app, drain_delay=settings.shutdown_delay_s, host=host, port=port, loop="uvloop",
+        http="httptools", log_level=level, access_log=False, lifespan="on", **ops)
 
 
 def _safe_url(url: str) -> str:
@@ -146,6 +152,9 @@ def migrate_cmd(ctx: click.Context) -> None:
     """Upgrade the database schema to this version's head."""
     _run(_settings(ctx), lambda engine: asyncio.sleep(0))
     click.echo("database schema is up to date")
+
+
+main.add_command(secrets)
 
 
 # ------------------------------------------------------------------ accounts

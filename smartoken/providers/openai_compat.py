@@ -43,6 +43,11 @@ class OpenAICompatProvider:
         t = config.timeouts
         self._timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
 
+    def _scrub(self, raw: bytes) -> bytes:
+        """An upstream that echoes our credential must not pass it on to clients or logs."""
+        key = self.config.api_key
+        return raw.replace(key.encode(), b"***") if key and len(key) >= 6 else raw
+
     async def _post(self, url: str, body: JSON) -> aiohttp.ClientResponse:
         t = self.config.timeouts
         try:
@@ -67,7 +72,7 @@ class OpenAICompatProvider:
                 raw = b""
             finally:
                 resp.release()
-            raise self.dialect.error(resp.status, raw, _retry_after(resp.headers))
+            raise self.dialect.error(resp.status, self._scrub(raw), _retry_after(resp.headers))
         return resp
 
     async def _read_json(self, resp: aiohttp.ClientResponse) -> JSON:
@@ -90,7 +95,7 @@ class OpenAICompatProvider:
         if not isinstance(data, dict):
             raise UpstreamError(f"{self.name}: response is not an object", kind="protocol")
         if "error" in data and "choices" not in data and "data" not in data:
-            raise self.dialect.error(500, raw, None)
+            raise self.dialect.error(500, self._scrub(raw), None)
         return data
 
     async def complete(self, body: JSON) -> JSON:
@@ -132,7 +137,7 @@ class OpenAICompatProvider:
                         raise UpstreamError(f"{self.name}: malformed stream chunk",
                                             kind="protocol")
                     if "error" in chunk and not chunk.get("choices"):
-                        raise self.dialect.error(500, payload, None)
+                        raise self.dialect.error(500, self._scrub(payload), None)
                     yield self.dialect.normalize_chunk(chunk)
                 if not data:
                     raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")

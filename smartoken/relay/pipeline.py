@@ -32,6 +32,7 @@ from smartoken.errors import (
 from smartoken.files.expand import expand_files
 from smartoken.ledger import records
 from smartoken.ledger.records import UsageRecord
+from smartoken.logs import log_request
 from smartoken.providers.base import JSON, UpstreamError, Usage
 from smartoken.routing.router import Route
 from smartoken.state import AppState
@@ -181,7 +182,7 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
         state.reserver.settle(res, cost)
     state.limiter.charge(call.key, u.completion_tokens)
     provider = state.providers.get(route.provider) if route else None
-    state.ledger.record(UsageRecord(
+    rec = UsageRecord(
         id=call.request_id,
         created_at=datetime.fromtimestamp(res.started_at, UTC) if res else _now_utc(),
         account_id=call.key.account_id,
@@ -206,7 +207,10 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
         cost_micro=cost,
         attempts=orjson.dumps(call.attempts).decode() if call.attempts else None,
         error=error,
-    ))
+    )
+    state.ledger.record(rec)
+    state.metrics.observe(rec)
+    log_request(rec, call.key.prefix)
     return cost
 
 

@@ -118,7 +118,8 @@ class RelayStream:
                             "more_body": True})
             await send({"type": "http.response.body", "body": DONE_FRAME, "more_body": False})
         except asyncio.CancelledError:
-            if not self.client_gone:
+            if not self.client_gone:  # cancelled by the server (shutdown grace exceeded)
+                status, error = records.PARTIAL, "stream cut by the gateway shutting down"
                 raise
             task.uncancel()
             status, error = records.CLIENT_CLOSED, "client disconnected mid-stream"

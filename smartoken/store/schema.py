@@ -123,6 +123,7 @@ files = Table(
 )
 
 Index("ix_files_account_purpose", files.c.account_id, files.c.purpose)
+
 # Console (migration 0004_console): browser sessions, and small settings such as the session
 # signing secret and each account's playground key id.
 console_sessions = Table(
@@ -140,4 +141,22 @@ console_settings = Table(
     metadata,
     Column("name", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Providers managed through the admin API (issue 8). Secrets are Fernet tokens
+# (smartoken.auth.secretbox), never plaintext: the API key and the extra headers.
+stored_providers = Table(
+    "stored_providers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("dialect", String(40), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("api_key_enc", Text, nullable=True),
+    Column("headers_enc", Text, nullable=True),
+    Column("timeouts", Text, nullable=True),  # JSON {connect, first_byte, idle, total}
+    Column("routes", Text, nullable=False, default="[]"),  # JSON list of route objects
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
