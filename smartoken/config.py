@@ -133,8 +133,8 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
     if dialect not in DIALECTS:
         raise ConfigError(source, f"{key}.dialect", f"unknown dialect {dialect!r}")
     base_url = raw.get("base_url", "")
-    if dialect != "demo":
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+    if dialect != "demo" and (
+            not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))):
             raise ConfigError(source, f"{key}.base_url", "must be an http(s) URL")
     api_key = raw.get("api_key")
     if "api_key_env" in raw:
@@ -155,7 +155,8 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
     key = f"models.{model_id}"
     raw = _section(raw, source, key)
     known = {"family", "context_window", "max_output", "input_price", "output_price",
-             "cached_input_price", "fallbacks", "routes", "description", "kind", "auto_variants"}
+             "cached_input_price", "fallbacks", "routes", "description", "kind", "auto_variants",
+             "context_fallbacks"}
     for extra in set(raw) - known:
         raise ConfigError(source, f"{key}.{extra}", "unknown option")
     if base is None:
@@ -185,6 +186,8 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
         description=str(raw.get("description", base.description if base else "")),
         auto_variants=tuple(raw.get("auto_variants", base.auto_variants if base else ())),
         fallbacks=tuple(raw.get("fallbacks", base.fallbacks if base else ())),
+        context_fallbacks=tuple(raw.get("context_fallbacks",
+                                        base.context_fallbacks if base else ())),
         kind=str(raw.get("kind", base.kind if base else "chat")),
     )
 
@@ -268,9 +271,10 @@ def load_settings(
 
     for r in routes:
         if r.provider not in providers and r.provider != "demo":
-            raise ConfigError(source, f"models.{r.model}.routes", f"unknown provider {r.provider!r}")
+            raise ConfigError(source, f"models.{r.model}.routes",
+                              f"unknown provider {r.provider!r}")
     for spec in catalog.models.values():
-        for fb in spec.fallbacks:
+        for fb in (*spec.fallbacks, *spec.context_fallbacks):
             if fb not in catalog.models:
                 raise ConfigError(source, f"models.{spec.id}.fallbacks", f"unknown model {fb!r}")
         for v in spec.auto_variants:

@@ -97,7 +97,8 @@ def builtin_catalog() -> Catalog:
         Family(
             "demo", "SmarToken demo", "SmarToken", 1, 1,
             "Trying the gateway, console and SDKs with no vendor account",
-            description="DEMO: deterministic text from the built-in demo provider, not a real model",
+            description="DEMO: deterministic text from the built-in demo provider, "
+                        "not a real model",
         )
     )
     catalog.add_model(

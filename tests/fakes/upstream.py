@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -107,10 +108,8 @@ class FakeUpstream:
     def stop(self) -> None:
         if self._loop and self._runner:
             fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
-            try:
+            with contextlib.suppress(Exception):
                 fut.result(5)
-            except Exception:
-                pass
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     # ------------------------------------------------------------------ answers
