@@ -18,6 +18,7 @@ from smartoken.api.health import healthz, readyz
 from smartoken.api.http import JSONResponse
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
+from smartoken.api.routes_admin import list_routes
 from smartoken.config import Settings
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
 from smartoken.state import app_state
@@ -61,6 +62,7 @@ def routes() -> list[Route]:
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/admin/routes", list_routes, methods=["GET"]),
     ]
 
 

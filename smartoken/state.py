@@ -27,8 +27,7 @@ from smartoken.config import Settings
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
-from smartoken.providers.dialects import get_dialect
-from smartoken.providers.openai_compat import OpenAICompatProvider
+from smartoken.providers.factory import make_provider
 from smartoken.routing.health import HealthBoard
 from smartoken.routing.router import Router
 from smartoken.store import repo
@@ -61,7 +60,7 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
         if cfg.is_demo:
             out[name] = DemoProvider(delay)
         else:
-            out[name] = OpenAICompatProvider(cfg, session, get_dialect(cfg.dialect))
+            out[name] = make_provider(cfg, session)
     return out
 
 

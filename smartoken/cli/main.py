@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from smartoken.cli.routes import routes_cmd
 from smartoken.config import ConfigError, Settings, load_settings
 from smartoken.money import MoneyError, format_usd, parse_usd
 
@@ -363,3 +364,6 @@ def usage(ctx: click.Context, account: str | None, key_id: int | None, model: st
         click.echo(f"{r['created_at']:%Y-%m-%d %H:%M:%S} {r['id']} {r['requested_model']:<18} "
                    f"{r['status']:<14} in={r['prompt_tokens']} out={r['completion_tokens']} "
                    f"${format_usd(r['cost_micro'])}{' (est.)' if r['usage_estimated'] else ''}")
+
+
+main.add_command(routes_cmd)

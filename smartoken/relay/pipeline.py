@@ -189,7 +189,7 @@ def _fail_over_error(call: Call, last: UpstreamError | None) -> UpstreamFailed:
     tried = ", ".join(f"{a['route']} ({a['error']})" for a in call.attempts) or "none available"
     kinds = {a["kind"] for a in call.attempts}
     status = 504 if kinds == {"timeout"} else 503 if kinds <= {
-        "connect", "rate_limited", "quota", "timeout", "unavailable"} else 502
+        "connect", "rate_limited", "quota", "timeout", "unavailable", "config", "auth"} else 502
     if not call.attempts:
         status = 503
     return UpstreamFailed(f"Every route for '{call.requested_model}' failed. Tried: {tried}.",
