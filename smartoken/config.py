@@ -19,6 +19,7 @@ from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_catalog
 from smartoken.catalog.model import Catalog, Family, ModelSpec
 from smartoken.money import MoneyError, Price, parse_usd
 from smartoken.providers.presets import PRESETS, base_url_env
+from smartoken.routing.health import BreakerPolicy
 
 DIALECTS = {
     "openai", "demo", "moonshot", "deepseek", "qwen", "glm", "ernie", "hunyuan", "minimax",
@@ -87,6 +88,7 @@ class Settings:
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
     catalog: Catalog = field(default_factory=Catalog)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -216,6 +218,18 @@ def _routes(model_id: str, raw: Any, source: str) -> list[RouteConfig]:
     return out
 
 
+def _breaker(raw: Any, source: str) -> BreakerPolicy:
+    """``breaker:`` tunes the per-route circuit breaker (routing/health.py)."""
+    raw = _section(raw, source, "breaker")
+    fields = set(BreakerPolicy.__dataclass_fields__)
+    for extra in set(raw) - fields:
+        raise ConfigError(source, f"breaker.{extra}", "unknown option")
+    try:
+        return BreakerPolicy(**{k: type(getattr(BreakerPolicy(), k))(v) for k, v in raw.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(source, "breaker", str(exc)) from None
+
+
 def load_settings(
     config_path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -235,7 +249,7 @@ def load_settings(
         data = _section(loaded, source, "<top level>")
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
-             "builtin_presets", "demo", "providers", "models"}
+             "builtin_presets", "demo", "providers", "models", "breaker"}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -318,6 +332,7 @@ def load_settings(
         providers=providers,
         routes=tuple(routes),
         catalog=catalog,
+        breaker=_breaker(data.get("breaker"), source),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

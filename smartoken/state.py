@@ -123,7 +123,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
             origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
             windows = Windows(settings.tz)
-            health = HealthBoard()
+            health = HealthBoard(settings.breaker)
             ledger = LedgerWriter(engine, origin)
             state = AppState(
                 settings=settings,
