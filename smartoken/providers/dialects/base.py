@@ -47,12 +47,15 @@ class Dialect:
         return usage
 
     def normalize_chunk(self, chunk: JSON) -> JSON:
-        """Make a stream chunk plain OpenAI (drop usage tucked inside choices)."""
+        """Make a stream chunk plain OpenAI: usage tucked inside a choice moves to the top level
+        (where the relay reads it; one value per chunk, never summed)."""
         choices = chunk.get("choices")
         if isinstance(choices, list):
             for choice in choices:
                 if isinstance(choice, dict) and "usage" in choice:
-                    del choice["usage"]
+                    usage = choice.pop("usage")
+                    if isinstance(usage, dict):
+                        chunk["usage"] = usage
         return chunk
 
     def normalize_response(self, resp: JSON) -> JSON:
