@@ -8,12 +8,14 @@ from smartoken.config import ProviderConfig
 from smartoken.providers.anthropic import AnthropicProvider
 from smartoken.providers.base import Provider
 from smartoken.providers.dialects import get_dialect
-from smartoken.providers.dialects.anthropic import AnthropicDialect
 from smartoken.providers.openai_compat import OpenAICompatProvider
+
+TRANSPORTS: dict[str, type[OpenAICompatProvider]] = {
+    "openai": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+}
 
 
 def make_provider(config: ProviderConfig, session: aiohttp.ClientSession) -> Provider:
     dialect = get_dialect(config.dialect)
-    if isinstance(dialect, AnthropicDialect):
-        return AnthropicProvider(config, session, dialect)
-    return OpenAICompatProvider(config, session, dialect)
+    return TRANSPORTS[dialect.transport](config, session, dialect)

@@ -20,7 +20,9 @@ reported usage is what gets billed.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from smartoken import tokens
@@ -73,18 +75,22 @@ def _utf8_len(s: str) -> int:
     return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
 
 
-def _estimate(text: str, nbytes: int) -> int:
-    """Tokens of ``text`` scaled from evenly spaced windows (cut at spaces)."""
-    n = len(text)
-    step = n // SAMPLES
+def _estimate(pieces: list[str], nbytes: int) -> int:
+    """Tokens of the pieces scaled from evenly spaced windows (cut at spaces), read in place:
+    the 8 MB text is never joined or copied."""
+    offsets = list(accumulate(len(p) for p in pieces))
+    n = offsets[-1]
     sampled_tokens = sampled_bytes = 0
     enc = tokens.encoding()
     for i in range(SAMPLES):
-        start = i * step
-        end = min(n, start + SAMPLE_BYTES)
-        s = text.find(" ", start, start + 64)
-        e = text.rfind(" ", end - 64, end)
-        window = text[s if s >= 0 else start:e if e > start else end]
+        pos = i * n // SAMPLES
+        k = bisect_right(offsets, pos)
+        piece = pieces[k]
+        start = pos - (offsets[k] - len(piece))
+        end = min(len(piece), start + SAMPLE_BYTES)
+        s = piece.find(" ", start, start + 64)
+        e = piece.rfind(" ", end - 64, end)
+        window = piece[s if s >= 0 else start:e if e > start else end]
         sampled_tokens += len(enc.encode_ordinary(window))
         sampled_bytes += _utf8_len(window)
     if not sampled_bytes:
@@ -98,8 +104,7 @@ def size_prompt(messages: list[dict[str, Any]], tools: Any = None) -> PromptSize
     if nbytes < SAMPLE_FROM:
         exact = framing + tokens.count_text("\n".join(pieces))
         return PromptSize(exact, exact, True)
-    text = "\n".join(pieces)
-    est = _estimate(text, nbytes)
+    est = _estimate(pieces, nbytes)
     upper = min(nbytes, est + est * MARGIN_NUM // MARGIN_DEN)
     return PromptSize(framing + est, framing + upper, False)
 

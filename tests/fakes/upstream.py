@@ -105,13 +105,19 @@ class FakeUpstream:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            self._runner = web.AppRunner(self.app(), access_log=None)
+            # a short shutdown: hanging handlers are cancelled, not left to the GC
+            self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
             loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()
             loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
 
         self._thread = threading.Thread(target=run, daemon=True, name="fake-upstream")
         self._thread.start()
@@ -124,6 +130,8 @@ class FakeUpstream:
             with contextlib.suppress(Exception):
                 fut.result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(5)
 
     # ------------------------------------------------------------------ answers
 

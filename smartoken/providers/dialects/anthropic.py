@@ -228,6 +228,7 @@ class StreamTranslator:
 
 class AnthropicDialect(Dialect):
     name = "anthropic"
+    transport = "anthropic"
 
     def prepare(self, body: JSON, stream: bool) -> None:
         return None  # the adapter translates the whole request (to_messages)
@@ -235,7 +236,7 @@ class AnthropicDialect(Dialect):
     def event_error(self, event: JSON) -> UpstreamError:
         err = event.get("error") or {}
         status = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500,
-                  "invalid_request_error": 400}.get(err.get("type"), 500)
+                  "invalid_request_error": 400}.get(str(err.get("type")), 500)
         return self.error(status, orjson.dumps(event), None)
 
     def error(self, status: int, raw: bytes, retry_after: float | None) -> UpstreamError:

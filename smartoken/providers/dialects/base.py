@@ -15,6 +15,7 @@ def _int(value: Any) -> int:
 
 class Dialect:
     name = "openai"
+    transport = "openai"  # the adapter that speaks it (providers/factory.py)
 
     def prepare(self, body: JSON, stream: bool) -> None:
         """Adjust an outgoing request in place (the model id is already the upstream's)."""

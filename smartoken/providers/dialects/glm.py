@@ -1,16 +1,22 @@
 """GLM (Zhipu): ``finish_reason`` may be ``sensitive`` (reported as OpenAI's
 ``content_filter``) or ``network_error`` (the generation failed upstream: an upstream error);
-errors carry string codes: 1113 account in arrears (route out of balance), 1301 unsafe content
-(the client's request), 1302/1303 rate or concurrency limit, 1210-1214 invalid parameters."""
+errors carry string codes (Z.ai's error-code reference): 1000-1004 authentication; 1110-1113,
+1121 and 1304 the route's account is inactive, locked, in arrears or out of its daily calls
+(out of balance: long cooldown); 1211 and 1220-1222 the route's model id or API is not
+available to it (misconfigured route); 1210-1215 and 1261 invalid parameters and 1301 unsafe
+content (the client's request: passed back as a 400); 1302/1303/1305 concurrency and rate
+limits; 1234 a network error upstream."""
 
 from __future__ import annotations
 
 from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.dialects.base import Dialect
 
-QUOTA = frozenset({"1113"})
+AUTH = frozenset({"1000", "1001", "1002", "1003", "1004"})
+QUOTA = frozenset({"1110", "1111", "1112", "1113", "1121", "1304"})
+CONFIG = frozenset({"1211", "1220", "1221", "1222"})
 RATE = frozenset({"1302", "1303", "1305"})
-CLIENT = frozenset({"1210", "1211", "1212", "1213", "1214", "1261", "1301"})
+CLIENT = frozenset({"1210", "1212", "1213", "1214", "1215", "1261", "1301"})
 
 
 class GLMDialect(Dialect):
@@ -21,6 +27,10 @@ class GLMDialect(Dialect):
         text = f"upstream returned {status} (code {code}): {message}"
         if code in QUOTA:
             return UpstreamError(text, kind="quota", status=status)
+        if code in AUTH:
+            return UpstreamError(text, kind="auth", status=401)
+        if code in CONFIG:
+            return UpstreamError(text, kind="config", status=status)
         if code in RATE:
             return UpstreamError(text, kind="rate_limited", status=429, retry_after=retry_after)
         if code in CLIENT:
