@@ -99,8 +99,6 @@ def final_chunks(dialect: str, head: JSON, finish: JSON, usage: JSON,
         return [finish]
     if dialect == "openai" and not want_usage:
         return [finish]
-    if dialect == "qwen" and not want_usage:
-        return [finish]
     if dialect in ("glm", "ernie", "hunyuan", "doubao", "minimax"):
         finish["usage"] = usage
         return [finish]

@@ -265,7 +265,8 @@ def test_client_disconnect_cancels_upstream(make_fake: Any, make_gateway: Any) -
     closed_at = time.monotonic()
     while slow.active_streams and time.monotonic() - closed_at < 5:
         time.sleep(0.02)
+    took = time.monotonic() - closed_at
     assert slow.active_streams == 0 and slow.cancelled == 1
-    assert time.monotonic() - closed_at < 1.5  # cancelled within ~1 s (loaded CI slack)
+    assert took < 1.0, f"upstream still streaming {took:.2f} s after the client left"
     [rec] = gw.wait_usage(1)
     assert rec["status"] == "client_closed" and rec["completion_tokens"] > 0
