@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from dataclasses import dataclass
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smartoken import tokens
 from smartoken.catalog.model import ModelSpec
@@ -38,8 +37,7 @@ SAMPLE_BYTES = 4 * 1024
 MARGIN_NUM, MARGIN_DEN = 6, 100  # accept on estimate + 6 %
 
 
-@dataclass(frozen=True, slots=True)
-class PromptSize:
+class PromptSize(NamedTuple):
     tokens: int  # exact count, or the estimate
     upper: int  # what the fit check uses: exact, or a safe upper estimate
     exact: bool
@@ -100,7 +98,9 @@ def _estimate(pieces: list[str], nbytes: int) -> int:
 
 def size_prompt(messages: list[dict[str, Any]], tools: Any = None) -> PromptSize:
     pieces, framing = _pieces(messages, tools)
-    nbytes = sum(_utf8_len(p) for p in pieces) + len(pieces)
+    nchars = sum(map(len, pieces)) + len(pieces)
+    # a character is 1-4 UTF-8 bytes: most prompts are known to be small without encoding
+    nbytes = nchars if nchars * 4 < SAMPLE_FROM else sum(map(_utf8_len, pieces)) + len(pieces)
     if nbytes < SAMPLE_FROM:
         exact = framing + tokens.count_text("\n".join(pieces))
         return PromptSize(exact, exact, True)
