@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from smartoken import tokens
+from smartoken.catalog.model import Catalog, ModelSpec
 from smartoken.config import RouteConfig
-from smartoken.relay import context
+from smartoken.money import Price
+from smartoken.relay import chain, context
 from smartoken.routing.health import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, HealthBoard
 from smartoken.routing.router import Router
 
@@ -69,3 +72,22 @@ def test_large_prompt_estimate_is_close_and_upper_is_safe() -> None:
     assert not size.exact
     assert abs(size.tokens - exact) / exact < 0.04
     assert size.upper >= exact
+
+
+class _State:
+    def __init__(self, catalog: Catalog, router: Router) -> None:
+        self.catalog, self.router = catalog, router
+
+
+def test_chain_keeps_only_fallbacks_that_fit_and_have_routes() -> None:
+    cat = Catalog()
+    for mid, ctx, out in (("a", 8000, 1000), ("big", 128000, 4000), ("small", 4000, 1000),
+                          ("unrouted", 128000, 1000)):
+        cat.add_model(ModelSpec(mid, "f", ctx, out, Price(1, 1),
+                                fallbacks=("small", "unrouted", "big") if mid == "a" else ()))
+    router = Router(tuple(RouteConfig(m, "p", m) for m in ("a", "big", "small")), HealthBoard())
+    state: Any = _State(cat, router)
+    legs = chain.plan(state, cat.models["a"], 5000, None)
+    assert [(leg.spec.id, leg.max_output) for leg in legs] == [("a", 1000), ("big", 4000)]
+    legs = chain.plan(state, cat.models["a"], 100, 2000)
+    assert [leg.spec.id for leg in legs] == ["a", "small", "big"]
