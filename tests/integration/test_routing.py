@@ -20,13 +20,15 @@ MSG = [{"role": "user", "content": "hello"}]
 
 
 def pool(*fakes: FakeUpstream, priorities: tuple[int, ...] = (), weights: tuple[int, ...] = (),
-         model: str = "kimi-k2", first_byte: float = 5, **extra: Any) -> dict[str, Any]:
+         model: str = "kimi-k2", first_byte: float = 5, idle: float = 5,
+         **extra: Any) -> dict[str, Any]:
     routes = [{"provider": f"fake{i}", "upstream_model": f"up-{i}",
                "priority": priorities[i] if priorities else 10 - i,
                "weight": weights[i] if weights else 1} for i in range(len(fakes))]
     cfg = fake_config(*fakes, models={model: {"routes": routes}}, **extra)
     for p in cfg["providers"].values():
         p["timeouts"]["first_byte"] = first_byte
+        p["timeouts"]["idle"] = idle
     return cfg
 
 
@@ -270,3 +272,16 @@ def test_client_disconnect_cancels_upstream(make_fake: Any, make_gateway: Any) -
     assert took < 1.0, f"upstream still streaming {took:.2f} s after the client left"
     [rec] = gw.wait_usage(1)
     assert rec["status"] == "client_closed" and rec["completion_tokens"] > 0
+
+
+def test_idle_gap_mid_stream_times_out_as_partial(make_fake: Any, make_gateway: Any) -> None:
+    stalls = make_fake(chunks=10, chunk_delay=3)
+    gw = make_gateway(pool(stalls, idle=1))
+    client = gw.client(gw.key(credit="10"))
+    started = time.monotonic()
+    with pytest.raises(openai.APIError) as exc:
+        for _ in client.chat.completions.create(model="kimi-k2", messages=MSG, stream=True):
+            pass
+    assert "idle" in str(exc.value) and time.monotonic() - started < 10  # whole stream: 30 s
+    [rec] = gw.wait_usage(1)
+    assert rec["status"] == "partial" and "idle" in rec["error"]
