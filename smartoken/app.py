@@ -24,6 +24,7 @@ from smartoken.api.metrics import note_refused
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
 from smartoken.api.ops import ops_routes
+from smartoken.api.routes_admin import list_routes
 from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
@@ -77,6 +78,7 @@ def routes() -> list[Route]:
         *account_routes(),
         *console_routes(),
         *ops_routes(),
+        Route("/admin/routes", list_routes, methods=["GET"]),
     ]
 
 

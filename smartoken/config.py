@@ -19,6 +19,7 @@ from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_catalog
 from smartoken.catalog.model import Catalog, Family, ModelSpec
 from smartoken.money import MoneyError, Price, parse_usd
 from smartoken.providers.presets import PRESETS, base_url_env
+from smartoken.routing.health import BreakerPolicy
 
 DIALECTS = {
     "openai", "demo", "moonshot", "deepseek", "qwen", "glm", "ernie", "hunyuan", "minimax",
@@ -107,6 +108,7 @@ class Settings:
     routes: tuple[RouteConfig, ...] = ()
     catalog: Catalog = field(default_factory=Catalog)
     files: FileLimits = FileLimits()
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -176,7 +178,8 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
     key = f"models.{model_id}"
     raw = _section(raw, source, key)
     known = {"family", "context_window", "max_output", "input_price", "output_price",
-             "cached_input_price", "fallbacks", "routes", "description", "kind", "auto_variants"}
+             "cached_input_price", "fallbacks", "routes", "description", "kind", "auto_variants",
+             "context_fallbacks"}
     for extra in set(raw) - known:
         raise ConfigError(source, f"{key}.{extra}", "unknown option")
     if base is None:
@@ -206,6 +209,8 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
         description=str(raw.get("description", base.description if base else "")),
         auto_variants=tuple(raw.get("auto_variants", base.auto_variants if base else ())),
         fallbacks=tuple(raw.get("fallbacks", base.fallbacks if base else ())),
+        context_fallbacks=tuple(raw.get("context_fallbacks",
+                                        base.context_fallbacks if base else ())),
         kind=str(raw.get("kind", base.kind if base else "chat")),
     )
 
@@ -294,6 +299,18 @@ def _ops(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str,
     }
 
 
+def _breaker(raw: Any, source: str) -> BreakerPolicy:
+    """``breaker:`` tunes the per-route circuit breaker (routing/health.py)."""
+    raw = _section(raw, source, "breaker")
+    fields = set(BreakerPolicy.__dataclass_fields__)
+    for extra in set(raw) - fields:
+        raise ConfigError(source, f"breaker.{extra}", "unknown option")
+    try:
+        return BreakerPolicy(**{k: type(getattr(BreakerPolicy(), k))(v) for k, v in raw.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(source, "breaker", str(exc)) from None
+
+
 def load_settings(
     config_path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -313,7 +330,8 @@ def load_settings(
         data = _section(loaded, source, "<top level>")
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
-             "builtin_presets", "demo", "providers", "models", "files", *OPS_KEYS}
+             "builtin_presets", "demo", "providers", "models", "files", "breaker",
+             *OPS_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -352,7 +370,7 @@ def load_settings(
             raise ConfigError(source, f"models.{r.model}.routes",
                               f"unknown provider {r.provider!r}")
     for spec in catalog.models.values():
-        for fb in spec.fallbacks:
+        for fb in (*spec.fallbacks, *spec.context_fallbacks):
             if fb not in catalog.models:
                 raise ConfigError(source, f"models.{spec.id}.fallbacks", f"unknown model {fb!r}")
         for v in spec.auto_variants:
@@ -398,6 +416,7 @@ def load_settings(
         routes=tuple(routes),
         catalog=catalog,
         files=_files(data.get("files"), source),
+        breaker=_breaker(data.get("breaker"), source),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

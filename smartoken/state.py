@@ -32,8 +32,7 @@ from smartoken.live_providers import follow as follow_stored
 from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
-from smartoken.providers.dialects import get_dialect
-from smartoken.providers.openai_compat import OpenAICompatProvider
+from smartoken.providers.factory import make_provider
 from smartoken.routing.health import HealthBoard
 from smartoken.routing.router import Router
 from smartoken.store import repo
@@ -71,7 +70,7 @@ def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[
         if cfg.is_demo:
             out[name] = DemoProvider(delay)
         else:
-            out[name] = OpenAICompatProvider(cfg, session, get_dialect(cfg.dialect))
+            out[name] = make_provider(cfg, session)
     return out
 
 
@@ -141,7 +140,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
             origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
             windows = Windows(settings.tz, clock_from_env(os.environ))
-            health = HealthBoard()
+            health = HealthBoard(settings.breaker)
             ledger = LedgerWriter(engine, origin)
             state = AppState(
                 settings=settings,

@@ -29,6 +29,8 @@ class ModelSpec:
     # An ``auto`` model resolves to the smallest of these variants that fits the request.
     auto_variants: tuple[str, ...] = ()
     fallbacks: tuple[str, ...] = ()
+    # Larger-context models to serve a prompt that does not fit this model's window.
+    context_fallbacks: tuple[str, ...] = ()
     kind: str = "chat"  # "chat" or "embedding"
 
 

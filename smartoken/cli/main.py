@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from smartoken.cli.ops import multiprocess_metrics_dir, ops_options, secrets
+from smartoken.cli.routes import routes_cmd
 from smartoken.config import ConfigError, Settings, load_settings
 from smartoken.logs import configure_logging, secrets_of
 from smartoken.money import MoneyError, format_usd, parse_usd
@@ -428,3 +429,4 @@ def _register_files() -> None:
 
 
 _register_files()
+main.add_command(routes_cmd)

@@ -22,7 +22,6 @@ from smartoken.auth.keys import KeyContext
 from smartoken.budget.reserver import Reservation
 from smartoken.catalog.model import ModelSpec
 from smartoken.errors import (
-    ContextLengthExceeded,
     GatewayError,
     InvalidRequest,
     NotFound,
@@ -34,6 +33,9 @@ from smartoken.ledger import records
 from smartoken.ledger.records import UsageRecord
 from smartoken.logs import log_request
 from smartoken.providers.base import JSON, UpstreamError, Usage
+from smartoken.relay import chain, context
+from smartoken.relay.chain import Leg
+from smartoken.relay.context import fit_context as fit_context  # re-exported
 from smartoken.routing.router import Route
 from smartoken.state import AppState
 
@@ -57,6 +59,7 @@ class Call:
     started: float  # perf_counter
     reservation: Reservation | None = None
     attempts: list[JSON] = field(default_factory=list)
+    chain: tuple[Leg, ...] = ()  # the models to try (fallbacks after the requested one)
 
 
 def _now_utc() -> datetime:
@@ -82,31 +85,13 @@ def requested_output(body: JSON) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def fit_context(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None) -> ModelSpec:
-    """Check the prompt fits; for ``auto`` ids pick the smallest variant that fits."""
-    need = prompt + (wanted or 0)
-    if spec.auto_variants:
-        variants = [state.catalog.models[v] for v in spec.auto_variants]
-        for v in sorted(variants, key=lambda m: m.context_window):
-            if need <= v.context_window and state.router.has_routes(v.id):
-                return v
-        largest = max(variants, key=lambda m: m.context_window)
-        raise ContextLengthExceeded(
-            f"This request needs {need} tokens ({prompt} in the messages"
-            f"{f' + {wanted} requested output' if wanted else ''}); the largest variant of "
-            f"'{spec.id}' ('{largest.id}') holds {largest.context_window}.", param="messages")
-    if need > spec.context_window:
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {spec.context_window} tokens. However, "
-            f"your messages resulted in {prompt} tokens"
-            f"{f' and {wanted} requested output tokens' if wanted else ''}.", param="messages")
-    return spec
-
-
 def worst_case_cost(call: Call) -> int:
+    """The most this request may cost: the dearest model of its chain at its full output."""
     n = call.body.get("n")
     choices = n if isinstance(n, int) and n > 0 else 1
     prompt = call.prompt_tokens * PROMPT_HEADROOM_NUM // PROMPT_HEADROOM_DEN + PROMPT_HEADROOM_ADD
+    if len(call.chain) > 1:
+        return max(leg.spec.price.cost(prompt, leg.max_output * choices) for leg in call.chain)
     return call.spec.price.cost(prompt, call.max_output * choices)
 
 
@@ -139,18 +124,16 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
         raise InvalidRequest(f"'{requested}' is an embedding model; use /v1/embeddings.",
                              param="model")
     data = await expand_files(state.engine, state.files, key.account_id, data)  # file parts
-    prompt = tokens.count_messages(data["messages"], data.get("tools"))
     wanted = requested_output(data)
-    spec = fit_context(state, spec, prompt, wanted)
-    if not state.router.has_routes(spec.id):
+    spec, prompt = await context.fit(state, spec, data, wanted)
+    legs = chain.plan(state, spec, prompt, wanted)
+    if not state.router.has_routes(spec.id) and len(legs) == 1:
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
-    max_output = wanted if wanted is not None else max(
-        1, min(spec.max_output, spec.context_window - prompt))
     stream = bool(data.get("stream"))
     opts = data.get("stream_options")
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
-                max_output, time.perf_counter())
+                legs[0].max_output, time.perf_counter(), chain=legs)
     state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
     return call
@@ -218,10 +201,10 @@ def _fail_over_error(call: Call, last: UpstreamError | None) -> UpstreamFailed:
     tried = ", ".join(f"{a['route']} ({a['error']})" for a in call.attempts) or "none available"
     kinds = {a["kind"] for a in call.attempts}
     status = 504 if kinds == {"timeout"} else 503 if kinds <= {
-        "connect", "rate_limited", "quota", "timeout", "unavailable"} else 502
+        "connect", "rate_limited", "quota", "timeout", "unavailable", "config", "auth"} else 502
     if not call.attempts:
         status = 503
-    return UpstreamFailed(f"Every route for '{call.spec.id}' failed. Tried: {tried}.",
+    return UpstreamFailed(f"Every route for '{call.requested_model}' failed. Tried: {tried}.",
                           status=status)
 
 
@@ -252,7 +235,7 @@ def _client_error(exc: UpstreamError) -> GatewayError:
 async def complete(state: AppState, call: Call, operation: str = "complete") -> JSON:
     """A unary call (``complete`` or ``embed``) with fail-over across the model's routes."""
     last: UpstreamError | None = None
-    for route in state.router.plan(call.spec.id):
+    for route in chain.routes(state, call):
         provider = _provider_for(state, route)
         t0 = time.perf_counter()
         try:
@@ -335,7 +318,7 @@ async def open_stream(state: AppState, call: Call) -> tuple[Route, Any, AsyncIte
                                                             JSON]:
     """Try routes until one yields its first chunk; before that, failures fail over."""
     last: UpstreamError | None = None
-    for route in state.router.plan(call.spec.id):
+    for route in chain.routes(state, call):
         provider = _provider_for(state, route)
         it = provider.stream(upstream_body(call, route))
         try:

@@ -10,6 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+# Failures that will not heal by themselves soon: out of balance, a misconfigured upstream id.
+LONG_COOLDOWN = frozenset({"quota", "config"})
 
 
 @dataclass(slots=True)
@@ -109,7 +111,7 @@ class HealthBoard:
         now = self.clock()
         rate_trips = len(h.outcomes) >= p.min_samples and \
             (1 - (h.success_rate() or 0)) >= p.failure_rate
-        if kind == "quota":
+        if kind in LONG_COOLDOWN:
             cooldown = p.quota_cooldown
         elif retry_after is not None:
             cooldown = retry_after

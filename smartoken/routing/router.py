@@ -45,6 +45,9 @@ class Router:
     def has_routes(self, model: str) -> bool:
         return model in self._tiers
 
+    def all_routes(self) -> list[Route]:
+        return [r for tiers in self._tiers.values() for tier in tiers for r in tier]
+
     def routes(self, model: str) -> list[Route]:
         return [r for tier in self._tiers.get(model, []) for r in tier]
 

@@ -7,7 +7,12 @@ Behaviour is set per server through ``scenario`` (from the test, or ``POST /_sce
 
     status        HTTP status to answer with (default 200); error_body is then sent as JSON
     retry_after   Retry-After header on errors
-    dialect       openai | moonshot | qwen | deepseek | glm  (where usage sits in streams, ...)
+    dialect       openai | moonshot | moonshot-both | qwen | deepseek | glm | ernie | hunyuan |
+                  minimax | doubao | anthropic: where usage and reasoning sit, what requests the
+                  vendor rejects, its error bodies (tests/fakes/dialects.py; anthropic serves
+                  POST /v1/messages, tests/fakes/anthropic.py)
+    out_of_balance  answer as the vendor does when the route's account is out of money
+    finish_reason the final finish_reason (e.g. GLM's "sensitive" or "network_error")
     content       the answer text (split into ``chunks`` pieces when streaming)
     chunks        number of content chunks in a stream (default 20)
     chunk_delay   seconds between stream chunks
@@ -36,6 +41,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes import anthropic, dialects
+
 DEFAULT_CONTENT = "The quick brown fox jumps over the lazy dog and keeps running far away."
 
 
@@ -63,6 +70,11 @@ class FakeUpstream:
         self.cancelled = 0
 
     @property
+    def dialect(self) -> str:
+        """The gateway dialect that speaks to this fake (read by ``harness.fake_config``)."""
+        return str(self.scenario.get("dialect", "openai")).split("-")[0]
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
@@ -73,6 +85,7 @@ class FakeUpstream:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/messages", self.chat)
         app.router.add_post("/_scenario", self._set_scenario)
         app.router.add_get("/_requests", self._get_requests)
         return app
@@ -92,13 +105,19 @@ class FakeUpstream:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            self._runner = web.AppRunner(self.app(), access_log=None)
+            # a short shutdown: hanging handlers are cancelled, not left to the GC
+            self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
             loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", self.port)
             loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()
             loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
 
         self._thread = threading.Thread(target=run, daemon=True, name="fake-upstream")
         self._thread.start()
@@ -111,6 +130,8 @@ class FakeUpstream:
             with contextlib.suppress(Exception):
                 fut.result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(5)
 
     # ------------------------------------------------------------------ answers
 
@@ -160,7 +181,19 @@ class FakeUpstream:
             await asyncio.sleep(float(s["first_byte_delay"]))
         if s.get("status", 200) != 200:
             return await self._error()
+        dialect = s.get("dialect", "openai")
+        refusal = dialects.out_of_balance(dialect) if s.get("out_of_balance") else \
+            dialects.check_request(dialect, body, bool(body.get("stream")))
+        if dialect == "anthropic" and refusal is None:
+            bad = anthropic.check(request, body)
+            if bad is not None:
+                return bad
+        if refusal is not None:
+            return web.Response(status=refusal[0], body=orjson.dumps(refusal[1]),
+                                content_type="application/json")
         text = s.get("content", DEFAULT_CONTENT)
+        if dialect == "anthropic":
+            return await anthropic.answer(request, body, s, text)
         if body.get("stream"):
             return await self._stream(request, body, text)
         return self._complete(body, text)
@@ -171,8 +204,10 @@ class FakeUpstream:
 
     def _complete(self, body: dict[str, Any], text: str) -> web.Response:
         s = self.scenario
-        message: dict[str, Any] = {"role": "assistant", "content": text}
-        finish = "stop"
+        dialect = s.get("dialect", "openai")
+        message: dict[str, Any] = {"role": "assistant", "content": dialects.content_with_reasoning(
+            dialect, body, text, s.get("reasoning"))}
+        finish = s.get("finish_reason", "stop")
         if s.get("tool_call"):
             tc = s["tool_call"]
             message = {"role": "assistant", "content": None, "tool_calls": [{
@@ -180,7 +215,7 @@ class FakeUpstream:
                 "function": {"name": tc["name"], "arguments": tc["arguments"]}}]}
             finish = "tool_calls"
         if s.get("reasoning"):
-            message["reasoning_content"] = s["reasoning"]
+            message.update(dialects.reasoning_fields(dialect, body, s["reasoning"]))
         resp = {**self._head(body, "chat.completion"),
                 "choices": [{"index": 0, "message": message, "logprobs": None,
                              "finish_reason": finish}]}
@@ -232,20 +267,16 @@ class FakeUpstream:
                         await asyncio.sleep(delay)
                     delta: dict[str, Any] = {"content": piece}
                     if s.get("reasoning") and i == 0:
-                        delta["reasoning_content"] = s["reasoning"]
+                        delta.update(dialects.reasoning_fields(dialect, body, s["reasoning"]))
                     await send(chunk(delta))
             usage = self._usage(body, text)
-            finish = chunk({}, "tool_calls" if s.get("tool_call") else "stop")
+            finish = chunk({}, "tool_calls" if s.get("tool_call") else
+                           s.get("finish_reason", "stop"))
             if s.get("no_usage"):
                 await send(finish)
-            elif dialect == "moonshot":
-                finish["choices"][0]["usage"] = usage
-                await send(finish)
-            elif dialect == "openai" and not want_usage:
-                await send(finish)
-            else:  # qwen, deepseek, openai with include_usage: a final choices-empty chunk
-                await send(finish)
-                await send({**head, "choices": [], "usage": usage})
+            else:
+                for obj in dialects.final_chunks(dialect, head, finish, usage, bool(want_usage)):
+                    await send(obj)
             if not s.get("no_done"):
                 await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()

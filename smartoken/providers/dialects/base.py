@@ -15,6 +15,7 @@ def _int(value: Any) -> int:
 
 class Dialect:
     name = "openai"
+    transport = "openai"  # the adapter that speaks it (providers/factory.py)
 
     def prepare(self, body: JSON, stream: bool) -> None:
         """Adjust an outgoing request in place (the model id is already the upstream's)."""
@@ -47,12 +48,15 @@ class Dialect:
         return usage
 
     def normalize_chunk(self, chunk: JSON) -> JSON:
-        """Make a stream chunk plain OpenAI (drop usage tucked inside choices)."""
+        """Make a stream chunk plain OpenAI: usage tucked inside a choice moves to the top level
+        (where the relay reads it; one value per chunk, never summed)."""
         choices = chunk.get("choices")
         if isinstance(choices, list):
             for choice in choices:
                 if isinstance(choice, dict) and "usage" in choice:
-                    del choice["usage"]
+                    usage = choice.pop("usage")
+                    if isinstance(usage, dict):
+                        chunk["usage"] = usage
         return chunk
 
     def normalize_response(self, resp: JSON) -> JSON:

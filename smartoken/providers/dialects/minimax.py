@@ -1,0 +1,54 @@
+"""MiniMax: asked for ``reasoning_split: true`` so thinking comes apart from the answer, as
+``reasoning_details`` (a list of ``{"text": ...}``), which is given to the client as OpenAI-style
+``reasoning_content``. A ``<think>…</think>`` block left inside ``content`` (a model that ignores
+the flag) is split out the same way in non-streaming answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smartoken.providers.base import JSON
+from smartoken.providers.dialects.base import Dialect
+
+OPEN, CLOSE = "<think>", "</think>"
+
+
+def _details_text(details: Any) -> str | None:
+    if not isinstance(details, list):
+        return None
+    return "".join(d.get("text") or "" for d in details if isinstance(d, dict))
+
+
+class MiniMaxDialect(Dialect):
+    name = "minimax"
+
+    def prepare(self, body: JSON, stream: bool) -> None:
+        super().prepare(body, stream)
+        body.setdefault("reasoning_split", True)
+
+    @staticmethod
+    def _move(part: JSON, split_tags: bool) -> None:
+        text = _details_text(part.pop("reasoning_details", None))
+        if text:
+            part["reasoning_content"] = (part.get("reasoning_content") or "") + text
+        content = part.get("content")
+        if split_tags and isinstance(content, str) and content.lstrip().startswith(OPEN):
+            head, sep, rest = content.partition(CLOSE)
+            if sep:
+                thought = head.lstrip()[len(OPEN):].strip()
+                part["reasoning_content"] = (part.get("reasoning_content") or "") + thought
+                part["content"] = rest.lstrip("\n")
+
+    def normalize_response(self, resp: JSON) -> JSON:
+        for choice in resp.get("choices") or ():
+            msg = choice.get("message")
+            if isinstance(msg, dict):
+                self._move(msg, True)
+        return resp
+
+    def normalize_chunk(self, chunk: JSON) -> JSON:
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            if isinstance(delta, dict) and "reasoning_details" in delta:
+                self._move(delta, False)
+        return super().normalize_chunk(chunk)

@@ -1,0 +1,71 @@
+"""The attempt chain of a request: the requested model's routes, then its fallback models'.
+
+A model's ``fallbacks`` (``kimi-k2`` -> ``deepseek-chat``) are tried, in order, after every route
+of the model failed with a retryable error. A fallback is part of the chain only when the prompt
+plus the output it may produce fits its context window and it has a route.
+
+Billing: the model that answered is billed at its own price (the usage record's ``model`` is the
+answering model, ``requested_model`` what the client asked for). The reservation is the worst
+case over every model of the chain, so switching to a dearer fallback can never overspend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from smartoken.catalog.model import ModelSpec
+from smartoken.routing.router import Route
+
+if TYPE_CHECKING:
+    from smartoken.relay.pipeline import Call
+    from smartoken.state import AppState
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    spec: ModelSpec
+    max_output: int  # the output this model may produce for this prompt (max_tokens sent)
+
+
+def leg_for(spec: ModelSpec, prompt: int, wanted: int | None) -> Leg | None:
+    """The leg for ``spec``, or None when prompt plus output does not fit its window."""
+    room = spec.context_window - prompt
+    if wanted is not None:
+        return Leg(spec, wanted) if wanted <= room else None
+    if room < 1:
+        return None
+    return Leg(spec, max(1, min(spec.max_output, room)))
+
+
+def plan(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None) -> tuple[Leg, ...]:
+    """The models to try, in order; the first is ``spec`` itself (already checked to fit)."""
+    room = spec.context_window - prompt
+    first = Leg(spec, wanted if wanted is not None else max(1, min(spec.max_output, room)))
+    if not spec.fallbacks:
+        return (first,)
+    legs = [first]
+    seen = {spec.id}
+    for fb_id in spec.fallbacks:
+        fb = state.catalog.models.get(fb_id)
+        if fb is None or fb.id in seen or not state.router.has_routes(fb.id):
+            continue
+        seen.add(fb.id)
+        leg = leg_for(fb, prompt, wanted)
+        if leg is not None:
+            legs.append(leg)
+    return tuple(legs)
+
+
+def routes(state: AppState, call: Call) -> Iterator[Route]:
+    """Every route to try, model by model. ``call.spec`` and ``call.max_output`` follow the
+    model being tried, so the record and the bill are the answering model's; when the chain is
+    exhausted they are set back to the requested model's."""
+    legs = call.chain or (None,)
+    for leg in legs:
+        if leg is not None:
+            call.spec, call.max_output = leg.spec, leg.max_output
+        yield from state.router.plan(call.spec.id)
+    if call.chain:
+        call.spec, call.max_output = call.chain[0].spec, call.chain[0].max_output
