@@ -19,6 +19,7 @@ from tests.harness import Gateway, free_port
 TICKS = os.sysconf("SC_CLK_TCK")
 MODEL = "bench-fast"
 SLOW_MODEL = "bench-slow"
+PACED_MODEL = "bench-paced"
 UPSTREAM_MODEL = "bench-upstream"
 
 
@@ -109,6 +110,10 @@ class Fake:
         self.proc = subprocess.Popen(args, env=env, cwd=root, stdout=self._log,
                                      stderr=self._log)
         wait_http(f"http://127.0.0.1:{self.port}/_requests", self.proc)
+        # The default answer has 14 words, too few for ``chunks`` pieces: send a longer one.
+        content = " ".join(f"word{i}" for i in range(chunks))
+        httpx.post(f"http://127.0.0.1:{self.port}/_scenario", timeout=10, json={
+            "chunks": chunks, "chunk_delay": chunk_delay, "content": content})
 
     @property
     def pid(self) -> int:
@@ -119,7 +124,7 @@ class Fake:
         self._log.close()
 
 
-def gateway_config(fast: Fake, slow: Fake | None) -> dict[str, Any]:
+def gateway_config(fast: Fake, slow: Fake | None, paced: Fake | None = None) -> dict[str, Any]:
     timeouts = {"connect": 5, "first_byte": 60, "idle": 120, "total": 3600}
     providers = {"fast": {"base_url": fast.base_url, "api_key": "upstream-secret",
                           "dialect": "openai", "timeouts": timeouts}}
@@ -127,10 +132,11 @@ def gateway_config(fast: Fake, slow: Fake | None) -> dict[str, Any]:
              "input_price": "0.10", "output_price": "0.20"}
     models: dict[str, Any] = {MODEL: {**model, "routes": [
         {"provider": "fast", "upstream_model": UPSTREAM_MODEL}]}}
-    if slow is not None:
-        providers["slow"] = {**providers["fast"], "base_url": slow.base_url}
-        models[SLOW_MODEL] = {**model, "routes": [
-            {"provider": "slow", "upstream_model": UPSTREAM_MODEL}]}
+    for name, fake, model_id in (("slow", slow, SLOW_MODEL), ("paced", paced, PACED_MODEL)):
+        if fake is not None:
+            providers[name] = {**providers["fast"], "base_url": fake.base_url}
+            models[model_id] = {**model, "routes": [
+                {"provider": name, "upstream_model": UPSTREAM_MODEL}]}
     return {"providers": providers, "models": models}
 
 
@@ -147,15 +153,16 @@ def start_gateway(tmp: Path, root: Path, config: dict[str, Any]) -> tuple[Gatewa
 class LiteLLM:
     """LiteLLM's proxy from a virtualenv outside the repository (optional column)."""
 
-    def __init__(self, venv: Path, tmp: Path, fast: Fake) -> None:
+    def __init__(self, venv: Path, tmp: Path, fast: Fake, paced: Fake) -> None:
         import yaml
 
         self.port = free_port()
         cfg = tmp / "litellm.yaml"
         cfg.write_text(yaml.safe_dump({
-            "model_list": [{"model_name": MODEL, "litellm_params": {
-                "model": f"openai/{UPSTREAM_MODEL}", "api_base": fast.base_url,
-                "api_key": "upstream-secret"}}],
+            "model_list": [{"model_name": name, "litellm_params": {
+                "model": f"openai/{UPSTREAM_MODEL}", "api_base": fake.base_url,
+                "api_key": "upstream-secret"}} for name, fake in ((MODEL, fast),
+                                                                  (PACED_MODEL, paced))],
             "litellm_settings": {"telemetry": False, "drop_params": True},
         }))
         env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True",

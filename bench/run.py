@@ -33,29 +33,59 @@ class Target:
     label: str
     url: str  # the chat completions endpoint
     pid: int
+    paced_url: str  # the same, for the paced upstream
     key: str | None = None
     model: str = procs.MODEL
+    paced_model: str = procs.PACED_MODEL
+    paced_pid: int = 0  # the process serving paced_url, when not ``pid``
 
 
-def body(target: Target, stream: bool) -> bytes:
-    b: dict[str, Any] = {"model": target.model, "messages": PROMPT, "max_tokens": 64}
+def body(target: Target, stream: bool, paced: bool = False) -> bytes:
+    model = target.paced_model if paced else target.model
+    b: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 64}
     if stream:
         b["stream"] = True
         b["stream_options"] = {"include_usage": True}
     return json.dumps(b).encode()
 
 
-SCENARIOS = [("non-stream c=1", False, 1), ("non-stream c=32", False, 32),
-             ("stream c=1", True, 1), ("stream c=32", True, 32)]
+# (name, stream, connections, paced): "paced" streams come from an upstream that sends its 20
+# chunks 1 ms apart, so that each arrives on its own, as from a real model (the others arrive
+# as fast as the fake can write them, several per read).
+SCENARIOS = [("non-stream c=1", False, 1, False), ("non-stream c=32", False, 32, False),
+             ("stream c=1", True, 1, False), ("stream c=32", True, 32, False),
+             ("stream paced c=1", True, 1, True)]
 
 
-def measure(t: Target, scenario: str, stream: bool, conns: int, seconds: float) -> dict[str, Any]:
-    cpu0 = procs.cpu_seconds(t.pid)
-    r = wrk.run(t.url, body(t, stream), connections=conns, seconds=seconds, key=t.key)
-    cpu = procs.cpu_seconds(t.pid) - cpu0
+def measure(t: Target, scenario: str, stream: bool, conns: int, seconds: float,
+            paced: bool = False) -> dict[str, Any]:
+    pid = t.paced_pid if paced and t.paced_pid else t.pid
+    cpu0 = procs.cpu_seconds(pid)
+    r = wrk.run(t.paced_url if paced else t.url, body(t, stream, paced), connections=conns,
+                seconds=seconds, key=t.key)
+    cpu = procs.cpu_seconds(pid) - cpu0
     return {"scenario": scenario, "target": t.label, "requests": r.requests, "rps": r.rps,
             "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "errors": r.errors, "non2xx": r.non2xx,
             "cpu_ms": cpu * 1000 / r.requests if r.requests else float("nan")}
+
+
+def first_requests(t: Target) -> str | None:
+    """One request of each kind, with a generous timeout (a proxy may load lazily)."""
+    import httpx
+
+    headers = {"Content-Type": "application/json"}
+    if t.key:
+        headers["Authorization"] = f"Bearer {t.key}"
+    for stream in (False, True):
+        for paced in (False, True):
+            try:
+                r = httpx.post(t.paced_url if paced else t.url, headers=headers, timeout=120,
+                               content=body(t, stream, paced))
+            except httpx.HTTPError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            if r.status_code != 200 or (stream and b"[DONE]" not in r.content):
+                return f"HTTP {r.status_code}: {r.text[:300]}"
+    return None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -88,12 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         started.append(fast)
         slow = None
         if args.streams:
-            # 60 chunks a second apart: a stream stays open a minute.
-            slow = procs.Fake(ROOT, tmp / "fake-slow.log", chunks=60, chunk_delay=1.0)
+            # 60 chunks two seconds apart: a stream stays open two minutes.
+            slow = procs.Fake(ROOT, tmp / "fake-slow.log", chunks=60, chunk_delay=2.0)
             started.append(slow)
-        config = procs.gateway_config(fast, slow)
+        paced = procs.Fake(ROOT, tmp / "fake-paced.log", chunks=20, chunk_delay=0.001)
+        started.append(paced)
+        config = procs.gateway_config(fast, slow, paced)
         targets = [Target("direct", fast.base_url + "/chat/completions", fast.pid,
-                          model=procs.UPSTREAM_MODEL)]
+                          paced.base_url + "/chat/completions", model=procs.UPSTREAM_MODEL,
+                          paced_model=procs.UPSTREAM_MODEL, paced_pid=paced.pid)]
         gateways = [("gateway", ROOT)] + [
             (f"gateway@{label}", Path(path).resolve())
             for label, path in (c.split("=", 1) for c in args.compare)]
@@ -102,27 +135,34 @@ def main(argv: list[str] | None = None) -> int:
             gw, key = procs.start_gateway(tmp / label, root, config)
             started.append(gw)
             assert gw.proc is not None
-            targets.append(Target(label, gw.base_url + "/v1/chat/completions", gw.proc.pid,
-                                  key))
+            url = gw.base_url + "/v1/chat/completions"
+            targets.append(Target(label, url, gw.proc.pid, url, key))
             main_gw = main_gw or (gw, key)
         if args.litellm:
             try:
-                ll = procs.LiteLLM(args.litellm, tmp, fast)
+                ll = procs.LiteLLM(args.litellm, tmp, fast, paced)
                 started.append(ll)
-                targets.append(Target("litellm", ll.base_url + "/v1/chat/completions", ll.pid,
-                                      ll.key))
+                url = ll.base_url + "/v1/chat/completions"
+                targets.append(Target("litellm", url, ll.pid, url, ll.key))
             except Exception as exc:  # optional column: report and go on without it
                 print(f"LiteLLM skipped: {exc}", file=sys.stderr)
         scenarios = [s for s in SCENARIOS if all(f in s[0] for f in args.only.split(",") if f)]
-        for t in targets:  # warm up: connections, caches, the key and wallet loaded
-            for name, stream, conns in scenarios:
-                r = measure(t, name, stream, conns, 1)
-                if r["errors"] or r["non2xx"] or not r["requests"]:
+        for t in list(targets):  # warm up: connections, caches, the key and wallet loaded
+            problem = first_requests(t)
+            if problem and t.label == "litellm":
+                print(f"LiteLLM skipped: {problem}", file=sys.stderr)
+                targets.remove(t)
+                continue
+            if problem:
+                raise RuntimeError(f"{t.label}: {problem}")
+            for name, stream, conns, pace in scenarios:
+                r = measure(t, name, stream, conns, 2, pace)
+                if r["errors"] or r["non2xx"] or (not r["requests"] and t.label != "litellm"):
                     raise RuntimeError(f"warm-up of {t.label} failed: {r}")
         for rep in range(args.repeat):
-            for name, stream, conns in scenarios:
+            for name, stream, conns, pace in scenarios:
                 for t in targets:
-                    r = measure(t, name, stream, conns, args.seconds)
+                    r = measure(t, name, stream, conns, args.seconds, pace)
                     runs.append({**r, "rep": rep})
                     print(f"  [{rep + 1}/{args.repeat}] {name:16} {t.label:18} "
                           f"{r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
