@@ -109,11 +109,15 @@ class Fake:
         self._log = open(log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(args, env=env, cwd=root, stdout=self._log,
                                      stderr=self._log)
-        wait_http(f"http://127.0.0.1:{self.port}/_requests", self.proc)
-        # The default answer has 14 words, too few for ``chunks`` pieces: send a longer one.
-        content = " ".join(f"word{i}" for i in range(chunks))
-        httpx.post(f"http://127.0.0.1:{self.port}/_scenario", timeout=10, json={
-            "chunks": chunks, "chunk_delay": chunk_delay, "content": content})
+        try:
+            wait_http(f"http://127.0.0.1:{self.port}/_requests", self.proc)
+            # The default answer has 14 words, too few for ``chunks`` pieces: send a longer one.
+            content = " ".join(f"word{i}" for i in range(chunks))
+            httpx.post(f"http://127.0.0.1:{self.port}/_scenario", timeout=10, json={
+                "chunks": chunks, "chunk_delay": chunk_delay, "content": content})
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
@@ -174,7 +178,11 @@ class LiteLLM:
             [str(venv / "bin" / "litellm"), "--config", str(cfg), "--host", "127.0.0.1",
              "--port", str(self.port), "--num_workers", "1"],
             env=env, cwd=tmp, stdout=self._log, stderr=self._log)
-        wait_http(f"http://127.0.0.1:{self.port}/health/liveliness", self.proc, timeout=180)
+        try:
+            wait_http(f"http://127.0.0.1:{self.port}/health/liveliness", self.proc, timeout=180)
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
