@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,8 @@ class UsageRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("extra")
-        return d
+        # Not dataclasses.asdict: it deep-copies every value, ~100 µs a record on the hot path.
+        return {name: getattr(self, name) for name in ROW_FIELDS}
+
+
+ROW_FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name != "extra")

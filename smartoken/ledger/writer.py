@@ -26,8 +26,10 @@ log = logging.getLogger("smartoken.ledger")
 
 class LedgerWriter:
     def __init__(
-        self, engine: AsyncEngine, origin: str, interval: float = 0.05, max_batch: int = 1000
+        self, engine: AsyncEngine, origin: str, interval: float = 0.25, max_batch: int = 1000
     ) -> None:
+        # Each flush has a fixed cost (a transaction, several hops to the database thread):
+        # every 50 ms it cost ~0.1 ms of CPU per request at 1,000 requests/s (bench/).
         self._engine = engine
         self._origin = origin
         self._interval = interval

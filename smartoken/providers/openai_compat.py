@@ -12,6 +12,7 @@ import orjson
 from smartoken.config import ProviderConfig
 from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.dialects.base import Dialect
+from smartoken.providers.idle import IdleTimer
 from smartoken.relay.sse import DONE, SSEDecoder
 
 
@@ -48,13 +49,18 @@ class OpenAICompatProvider:
         key = self.config.api_key
         return raw.replace(key.encode(), b"***") if key and len(key) >= 6 else raw
 
-    async def _post(self, url: str, body: JSON) -> aiohttp.ClientResponse:
+    async def _post(self, url: str, body: JSON, timer: IdleTimer) -> aiohttp.ClientResponse:
         t = self.config.timeouts
+        timer.start_read(t.first_byte)
         try:
-            async with asyncio.timeout(t.first_byte):
-                resp = await self._session.post(
-                    url, data=orjson.dumps(body), headers=self._headers, timeout=self._timeout
-                )
+            resp = await self._session.post(
+                url, data=orjson.dumps(body), headers=self._headers, timeout=self._timeout
+            )
+        except asyncio.CancelledError:
+            if timer.timed_out():
+                raise UpstreamError(f"{self.name}: no response within {t.first_byte:g}s",
+                                    kind="timeout", status=504) from None
+            raise
         except TimeoutError:
             raise UpstreamError(f"{self.name}: no response within {t.first_byte:g}s",
                                 kind="timeout", status=504) from None
@@ -64,22 +70,33 @@ class OpenAICompatProvider:
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"{self.name}: {type(exc).__name__}", kind="connect",
                                 status=502) from None
+        timer.end_read()
         if resp.status != 200:
+            timer.start_read(t.idle)
             try:
-                async with asyncio.timeout(t.idle):
-                    raw = await resp.read()
+                raw = await resp.read()
+            except asyncio.CancelledError:
+                if not timer.timed_out():
+                    raise
+                raw = b""
             except (TimeoutError, aiohttp.ClientError):
                 raw = b""
             finally:
+                timer.end_read()
                 resp.release()
             raise self.dialect.error(resp.status, self._scrub(raw), _retry_after(resp.headers))
         return resp
 
-    async def _read_json(self, resp: aiohttp.ClientResponse) -> JSON:
+    async def _read_json(self, resp: aiohttp.ClientResponse, timer: IdleTimer) -> JSON:
         t = self.config.timeouts
+        timer.start_read(t.idle)
         try:
-            async with asyncio.timeout(t.idle):
-                raw = await resp.read()
+            raw = await resp.read()
+        except asyncio.CancelledError:
+            if timer.timed_out():
+                raise UpstreamError(f"{self.name}: response body stalled", kind="timeout",
+                                    status=504) from None
+            raise
         except TimeoutError:
             raise UpstreamError(f"{self.name}: response body stalled", kind="timeout",
                                 status=504) from None
@@ -87,6 +104,7 @@ class OpenAICompatProvider:
             raise UpstreamError(f"{self.name}: {type(exc).__name__} reading the response",
                                 kind="cut", status=502) from None
         finally:
+            timer.end_read()
             resp.release()
         try:
             data = orjson.loads(raw)
@@ -98,32 +116,45 @@ class OpenAICompatProvider:
             raise self.dialect.error(500, self._scrub(raw), None)
         return data
 
+    async def _unary(self, url: str, body: JSON) -> JSON:
+        timer = IdleTimer(self.config.timeouts.first_byte)
+        try:
+            return await self._read_json(await self._post(url, body, timer), timer)
+        finally:
+            timer.close()
+
     async def complete(self, body: JSON) -> JSON:
         self.dialect.prepare(body, stream=False)
-        resp = await self._post(self._chat_url, body)
-        return self.dialect.normalize_response(await self._read_json(resp))
+        return self.dialect.normalize_response(await self._unary(self._chat_url, body))
 
     async def embed(self, body: JSON) -> JSON:
-        resp = await self._post(self._embed_url, body)
-        return await self._read_json(resp)
+        return await self._unary(self._embed_url, body)
 
     async def stream(self, body: JSON) -> AsyncIterator[JSON]:
         self.dialect.prepare(body, stream=True)
-        resp = await self._post(self._chat_url, body)
         idle = self.config.timeouts.idle
+        timer = IdleTimer(self.config.timeouts.first_byte)
+        try:
+            resp = await self._post(self._chat_url, body, timer)
+        except BaseException:
+            timer.close()
+            raise
         decoder = SSEDecoder()
         content = resp.content
         try:
             while True:
+                timer.start_read(idle)
                 try:
-                    async with asyncio.timeout(idle):
-                        data = await content.readany()
-                except TimeoutError:
-                    raise UpstreamError(f"{self.name}: stream idle for {idle:g}s",
-                                        kind="timeout", status=504) from None
+                    data = await content.readany()
+                except asyncio.CancelledError:
+                    if timer.timed_out():
+                        raise UpstreamError(f"{self.name}: stream idle for {idle:g}s",
+                                            kind="timeout", status=504) from None
+                    raise
                 except aiohttp.ClientError as exc:
                     raise UpstreamError(f"{self.name}: stream broken ({type(exc).__name__})",
                                         kind="cut") from None
+                timer.end_read()
                 events = decoder.feed(data) if data else decoder.close()
                 for payload in events:
                     if payload == DONE:
@@ -142,6 +173,7 @@ class OpenAICompatProvider:
                 if not data:
                     raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
         finally:
+            timer.close()
             resp.close() if not content.at_eof() else resp.release()
 
     async def aclose(self) -> None:

@@ -1,0 +1,81 @@
+"""``python -m bench.profile [--stream] [--seconds N]``: sample the gateway with py-spy under wrk
+load (concurrency 1) and print where its time goes: self time and inclusive time per function.
+
+py-spy is not a dependency: ``.venv/bin/pip install py-spy``. Needs ptrace (root or
+``kernel.yama.ptrace_scope=0``). The collapsed stacks are kept for flame graphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from bench import procs, wrk
+from bench.run import ROOT, Target, body
+
+
+def summarise(collapsed: Path, top: int) -> str:
+    self_t: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        count = int(n)
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1]
+                  if " (" in f else f for f in stack.split(";")]
+        total += count
+        self_t[frames[-1]] += count
+        for f in set(frames):
+            incl[f] += count
+    out = [f"{total} samples", "", "self time:"]
+    out += [f"  {n / total:6.1%}  {f}" for f, n in self_t.most_common(top)]
+    out += ["", "inclusive time:"]
+    out += [f"  {n / total:6.1%}  {f}" for f, n in incl.most_common(top)]
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile")
+    p.add_argument("--stream", action="store_true")
+    p.add_argument("--seconds", type=float, default=15)
+    p.add_argument("--connections", type=int, default=1)
+    p.add_argument("--top", type=int, default=45)
+    p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    a = p.parse_args()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    tmp = Path(tempfile.mkdtemp(prefix="smartoken-profile-"))
+    fast = procs.Fake(ROOT, tmp / "fake.log")
+    gw = None
+    try:
+        gw, key = procs.start_gateway(tmp / "gw", ROOT, procs.gateway_config(fast, None))
+        assert gw.proc is not None
+        url = gw.base_url + "/v1/chat/completions"
+        t = Target("gateway", url, gw.proc.pid, url, key)
+        wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=1, key=key)
+        out = tmp / "stacks.txt"
+        rec = subprocess.Popen([spy, "record", "--pid", str(gw.proc.pid), "--format", "raw",
+                                "--rate", str(a.rate), "--duration", str(int(a.seconds)),
+                                "--nonblocking", "--output", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        th = threading.Thread(target=lambda: wrk.run(
+            t.url, body(t, a.stream), connections=a.connections, seconds=a.seconds, key=key))
+        th.start()
+        rec.wait()
+        th.join()
+        print(summarise(out, a.top))
+        print(f"\ncollapsed stacks: {out}")
+    finally:
+        if gw is not None:
+            gw.stop()
+        fast.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
