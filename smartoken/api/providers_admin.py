@@ -15,7 +15,6 @@ never the key.
 
 from __future__ import annotations
 
-import hmac
 import re
 from dataclasses import replace
 from typing import Any
@@ -26,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartoken.api import wire
+from smartoken.api.admin_auth import require_admin
 from smartoken.api.http import JSONResponse, app_state, read_body
 from smartoken.auth.secretbox import SecretBox, SecretKeyError
 from smartoken.config import DIALECTS, RouteConfig, Timeouts
@@ -33,7 +33,6 @@ from smartoken.errors import (
     GatewayError,
     InvalidRequest,
     NotFound,
-    PermissionDenied,
 )
 from smartoken.live_providers import apply
 from smartoken.state import AppState
@@ -55,20 +54,6 @@ class NotConfigured(GatewayError):
 
 
 # ------------------------------------------------------------------ credentials
-
-
-async def require_admin(request: Request) -> None:
-    state = app_state(request)
-    header = request.headers.get("authorization") or ""
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    master = state.settings.master_key
-    if master and scheme.lower() == "bearer" and token and hmac.compare_digest(
-            token.encode("utf-8", "surrogatepass"), master.encode("utf-8", "surrogatepass")):
-        return
-    ctx = await state.keys.authenticate(header or None)
-    if not ctx.is_admin:
-        raise PermissionDenied("This endpoint needs an admin credential.", code="not_admin")
 
 
 def _box(state: AppState) -> SecretBox:

@@ -6,29 +6,13 @@ Route health is per process (each worker keeps its own breakers).
 
 from __future__ import annotations
 
-import hmac
 import time
 
 from starlette.requests import Request
 
+from smartoken.api.admin_auth import require_admin
 from smartoken.api.http import JSONResponse, app_state
-from smartoken.errors import AuthenticationFailed, PermissionDenied
 from smartoken.state import AppState
-
-
-async def require_admin(request: Request) -> None:
-    state = app_state(request)
-    header = request.headers.get("authorization") or ""
-    scheme, _, secret = header.partition(" ")
-    master = state.settings.master_key
-    if master and scheme.lower() == "bearer" and hmac.compare_digest(
-            secret.strip().encode(), master.encode()):
-        return
-    if not header:
-        raise AuthenticationFailed("The admin API needs an admin key or the master key.")
-    key = await state.keys.authenticate(header)
-    if not key.is_admin:
-        raise PermissionDenied("This key's account is not an admin.", code="admin_required")
 
 
 def route_table(state: AppState) -> list[dict[str, object]]:

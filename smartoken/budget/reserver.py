@@ -47,6 +47,8 @@ class Reservation:
     expired: bool = False  # released by ``expire``; a late settle still counts the cost
     seq: int = 0
     born: float = 0.0  # time.monotonic() at reservation
+    daily_limit: int | None = None  # the key's budgets when reserved, to bound an over-count
+    monthly_limit: int | None = None
 
 
 @dataclass(slots=True)
@@ -157,22 +159,38 @@ class MemoryReserver:
         self.in_flight += 1
         self._seq += 1
         res = Reservation(key.key_id, key.account_id, amount, day, month, ts, seq=self._seq,
-                          born=time.monotonic())
+                          born=time.monotonic(), daily_limit=key.daily_budget,
+                          monthly_limit=key.monthly_budget)
         self._live[self._seq] = res
         return res
 
-    def settle(self, res: Reservation, actual: int) -> None:
-        """Replace the reservation by the actual cost (0 releases it). Idempotent."""
+    def settle(self, res: Reservation, actual: int) -> int:
+        """Replace the reservation by the actual cost (0 releases it); returns what was charged.
+
+        The actual cost is charged in full whenever the wallet and the budgets have room for
+        it. Only when the upstream reported more than the reservation allowed for (its
+        tokenizer counted more than our estimate plus headroom) *and* that excess does not fit
+        is the charge cut to what fits: a wallet never goes below zero and a budget is never
+        passed, and the usage record keeps the upstream's true token counts. Idempotent.
+        """
         if res.done:
-            return
+            return 0
         res.done = True
         wallet = self._wallets[res.account_id]
         spend = self._keys[res.key_id]
         if not res.expired:
             self._unreserve(res)
+        if actual > res.amount:
+            room = wallet.balance - wallet.reserved
+            for window, limit in ((res.day, res.daily_limit), (res.month, res.monthly_limit)):
+                if limit is not None:
+                    used = spend.spent.get(window, 0) + spend.reserved.get(window, 0)
+                    room = min(room, limit - used)
+            actual = min(actual, max(room, res.amount))
         wallet.balance -= actual
         for window in (res.day, res.month):
             spend.spent[window] = spend.spent.get(window, 0) + actual
+        return actual
 
     def _unreserve(self, res: Reservation) -> None:
         self._live.pop(res.seq, None)

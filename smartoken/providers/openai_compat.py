@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -130,12 +131,17 @@ class OpenAICompatProvider:
     async def embed(self, body: JSON) -> JSON:
         return await self._unary(self._embed_url, body)
 
-    async def stream(self, body: JSON) -> AsyncIterator[JSON]:
-        self.dialect.prepare(body, stream=True)
+    async def sse(self, url: str, body: JSON) -> AsyncIterator[bytes]:
+        """POST ``body`` and yield the payload of each server-sent event as it arrives.
+
+        A gap longer than the idle timeout, a broken connection or a malformed answer become
+        ``UpstreamError``; the iteration simply ends when the upstream closes the stream (the
+        caller decides whether that end was complete). Use with ``contextlib.aclosing`` so the
+        connection is closed at once when the consumer stops early."""
         idle = self.config.timeouts.idle
         timer = IdleTimer(self.config.timeouts.first_byte)
         try:
-            resp = await self._post(self._chat_url, body, timer)
+            resp = await self._post(url, body, timer)
         except BaseException:
             timer.close()
             raise
@@ -155,26 +161,34 @@ class OpenAICompatProvider:
                     raise UpstreamError(f"{self.name}: stream broken ({type(exc).__name__})",
                                         kind="cut") from None
                 timer.end_read()
-                events = decoder.feed(data) if data else decoder.close()
-                for payload in events:
-                    if payload == DONE:
-                        return
-                    try:
-                        chunk = orjson.loads(payload)
-                    except orjson.JSONDecodeError:
-                        raise UpstreamError(f"{self.name}: malformed stream chunk",
-                                            kind="protocol") from None
-                    if not isinstance(chunk, dict):
-                        raise UpstreamError(f"{self.name}: malformed stream chunk",
-                                            kind="protocol")
-                    if "error" in chunk and not chunk.get("choices"):
-                        raise self.dialect.error(500, self._scrub(payload), None)
-                    yield self.dialect.normalize_chunk(chunk)
+                for payload in decoder.feed(data) if data else decoder.close():
+                    yield payload
                 if not data:
-                    raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
+                    return
         finally:
             timer.close()
             resp.close() if not content.at_eof() else resp.release()
+
+    def parse_event(self, payload: bytes) -> JSON:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{self.name}: malformed stream chunk", kind="protocol") from None
+        if not isinstance(event, dict):
+            raise UpstreamError(f"{self.name}: malformed stream chunk", kind="protocol")
+        return event
+
+    async def stream(self, body: JSON) -> AsyncIterator[JSON]:
+        self.dialect.prepare(body, stream=True)
+        async with aclosing(self.sse(self._chat_url, body)) as events:
+            async for payload in events:
+                if payload == DONE:
+                    return
+                chunk = self.parse_event(payload)
+                if "error" in chunk and not chunk.get("choices"):
+                    raise self.dialect.error(500, self._scrub(payload), None)
+                yield self.dialect.normalize_chunk(chunk)
+        raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
 
     async def aclose(self) -> None:
         return None

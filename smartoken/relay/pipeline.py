@@ -159,10 +159,9 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
     cost = call.spec.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
     res = call.reservation
     if res is not None:
-        # Never charge past the reservation (an upstream counting more prompt tokens than our
-        # estimate plus headroom): budgets and wallets hold; the token counts stay true.
-        cost = min(cost, res.amount)
-        state.reserver.settle(res, cost)
+        # The charge is the actual cost, cut only where an upstream over-count would take the
+        # wallet below zero or a budget past its limit (see MemoryReserver.settle).
+        cost = state.reserver.settle(res, cost)
     state.limiter.charge(call.key, u.completion_tokens)
     provider = state.providers.get(route.provider) if route else None
     rec = UsageRecord(

@@ -152,8 +152,10 @@ def test_wallet_near_zero_admits_exactly_what_it_covers(fake: FakeUpstream,
     assert assert_ledger_balances(gw, aid)["balance"] == W // 2
 
 
-def test_an_upstream_reporting_more_than_reserved_is_charged_the_reservation(
+def test_an_upstream_reporting_more_than_reserved_is_charged_what_still_fits(
         fake: FakeUpstream, make_gateway: Any) -> None:
+    """The wallet and the budget have room for exactly the three reservations: the over-count
+    beyond them is not charged (never below zero, never past the budget)."""
     fake.set(usage={"prompt_tokens": 50_000, "completion_tokens": MAX_TOKENS})
     gw = make_gateway(_config(fake), env=_env())
     admin = AdminAPI(gw)
@@ -162,7 +164,7 @@ def test_an_upstream_reporting_more_than_reserved_is_charged_the_reservation(
     assert asyncio.run(_burst(gw, key, 5)).count("ok") == 3
     _wait_idle(admin, aid, kid, 3, gw)
     recs = gw.usage(key_id=kid)
-    assert [r["cost_micro"] for r in recs] == [W] * 3  # capped at what was reserved
+    assert [r["cost_micro"] for r in recs] == [W] * 3  # capped at what still fits
     assert all(r["prompt_tokens"] == 50_000 for r in recs)  # the counts stay as reported
     assert assert_ledger_balances(gw, aid)["balance"] == 0
 
