@@ -95,7 +95,8 @@ def app_from_env() -> RequestId:
 
     cfg = os.environ.get("SMARTOKEN_CONFIG")
     settings = load_settings(Path(cfg) if cfg else None,
-                             data_dir=os.environ.get("SMARTOKEN_DATA_DIR"))
+                             data_dir=os.environ.get("SMARTOKEN_DATA_DIR"),
+                             workers=int(os.environ.get("SMARTOKEN_WORKERS", "2")))
     return create_app(settings, run_migrations=False)
 
 

@@ -20,16 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken import tokens
 from smartoken.auth.keys import KeyCache
-from smartoken.budget.reserver import MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
+from smartoken.cluster.setup import Cluster, Reserver, scaleout
 from smartoken.config import Settings
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
 from smartoken.providers.dialects import get_dialect
 from smartoken.providers.openai_compat import OpenAICompatProvider
-from smartoken.routing.health import HealthBoard
 from smartoken.routing.router import Router
 from smartoken.store import repo
 from smartoken.store.db import check_schema, make_engine, migrate
@@ -45,13 +44,14 @@ class AppState:
     catalog: Catalog
     keys: KeyCache
     windows: Windows
-    reserver: MemoryReserver
+    reserver: Reserver
     ledger: LedgerWriter
     router: Router
     providers: dict[str, Provider]
     origin: str
     ready: bool = True
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    cluster: Cluster | None = None  # reserver mode, Redis, shared breakers (cluster/setup.py)
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
@@ -121,24 +121,27 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
             )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
                                          enable_cleanup_closed=True)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
-            origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
-            windows = Windows(settings.tz)
-            health = HealthBoard()
-            ledger = LedgerWriter(engine, origin)
+        origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
+        windows = Windows(settings.tz)
+        async with scaleout(settings, engine, windows, origin) as cluster, \
+                aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+            health = cluster.health
+            ledger = LedgerWriter(engine, origin, hooks=cluster.hooks)
             state = AppState(
                 settings=settings,
                 engine=engine,
                 catalog=settings.catalog,
                 keys=KeyCache(engine),
                 windows=windows,
-                reserver=MemoryReserver(engine, windows),
+                reserver=cluster.reserver,
                 ledger=ledger,
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session),
                 origin=origin,
+                cluster=cluster,
             )
             ledger.start()
+            cluster.start(lambda _what: state.keys.clear())
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
             try:
                 yield state

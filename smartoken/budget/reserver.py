@@ -32,6 +32,7 @@ class Reservation:
     month: str
     started_at: float
     done: bool = False
+    id: str = ""  # the request id, when the caller gave it (shared reservers need it)
 
 
 @dataclass(slots=True)
@@ -87,7 +88,8 @@ class MemoryReserver:
 
     # -------------------------------------------------------------- the guarantee
 
-    async def reserve(self, key: KeyContext, amount: int) -> Reservation:
+    async def reserve(self, key: KeyContext, amount: int,
+                      request_id: str = "") -> Reservation:
         ts, day, month = self.windows.now()
         if key.account_id not in self._wallets or key.key_id not in self._keys or \
                 day not in self._keys[key.key_id].spent or \
@@ -119,7 +121,7 @@ class MemoryReserver:
         spend.reserved[day] = spend.reserved.get(day, 0) + amount
         spend.reserved[month] = spend.reserved.get(month, 0) + amount
         self.in_flight += 1
-        return Reservation(key.key_id, key.account_id, amount, day, month, ts)
+        return Reservation(key.key_id, key.account_id, amount, day, month, ts, id=request_id)
 
     def settle(self, res: Reservation, actual: int) -> None:
         """Replace the reservation by the actual cost (0 releases it). Idempotent."""

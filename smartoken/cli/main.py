@@ -119,6 +119,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         if settings.config_path:
             os.environ["SMARTOKEN_CONFIG"] = str(settings.config_path)
         os.environ["SMARTOKEN_DATA_DIR"] = str(settings.data_dir)
+        os.environ["SMARTOKEN_WORKERS"] = str(workers)
         if settings.database_url:
             os.environ["SMARTOKEN_DATABASE_URL"] = settings.database_url
         uvicorn.run("smartoken.app:app_from_env", factory=True, host=host, port=port,
@@ -327,7 +328,26 @@ def keys_revoke(ctx: click.Context, key_id: int) -> None:
                                                          {"revoked_at": datetime.now(UTC)}))
     if not ok:
         raise click.ClickException(f"no key {key_id}")
+    _announce(_settings(ctx), "keys")
     click.echo(f"key {key_id} revoked")
+
+
+def _announce(settings: Settings, what: str) -> None:
+    """Tell running replicas at once (Redis pub/sub); they also poll the database each second."""
+    if not settings.redis_url:
+        return
+    from smartoken.cluster import bus
+    from smartoken.cluster.options import ClusterOptions
+    from smartoken.cluster.setup import connect
+
+    async def go() -> None:
+        redis = connect(settings.redis_url or "")
+        try:
+            await bus.announce(redis, ClusterOptions.from_env().prefix, what)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(go())
 
 
 # ------------------------------------------------------------------ usage

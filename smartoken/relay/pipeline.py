@@ -123,7 +123,8 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
                 time.perf_counter())
-    call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
+    call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
+                                                    request_id=request_id)
     return call
 
 
@@ -147,7 +148,8 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
                 max_output, time.perf_counter())
-    call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
+    call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
+                                                    request_id=request_id)
     return call
 
 
