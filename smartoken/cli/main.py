@@ -103,6 +103,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     port = port if port is not None else settings.port
     workers = workers or settings.workers
     level = (log_level or settings.log_level).lower()
+    if not migrate:
+        _require_schema(settings)
     click.echo(f"SmarToken listening on http://{host}:{port}  (OpenAI base_url: "
                f"http://{host}:{port}/v1; database: {_safe_url(settings.db_url)})", err=True)
     if workers > 1:
@@ -131,6 +133,24 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     app = create_app(settings, run_migrations=migrate)
     run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=level,
                 access_log=False, timeout_graceful_shutdown=30, lifespan="on")
+
+
+def _require_schema(settings: Settings) -> None:
+    """``serve --no-migrate``: refuse, in one clear line, a database whose schema is not this
+    program's (never migrated, or older, or newer)."""
+    from smartoken.store.db import SchemaOutOfDate, check_schema, make_engine
+
+    async def go() -> None:
+        engine = make_engine(settings.db_url)
+        try:
+            await check_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(go())
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(f"{_safe_url(settings.db_url)}: {exc}") from None
 
 
 def _safe_url(url: str) -> str:

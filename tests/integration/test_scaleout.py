@@ -8,10 +8,6 @@ upstream over HTTP, and the official openai SDK.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +20,7 @@ from smartoken import tokens
 from smartoken.catalog.builtin import builtin_catalog
 from smartoken.relay.pipeline import PROMPT_HEADROOM_ADD, PROMPT_HEADROOM_DEN, PROMPT_HEADROOM_NUM
 from tests.fakes.upstream import FakeUpstream
-from tests.harness import ROOT, Gateway, fake_config
+from tests.harness import Gateway, fake_config
 from tests.services import (  # noqa: F401  (fixtures)
     REDIS_URL,
     RedisServer,
