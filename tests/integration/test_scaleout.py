@@ -328,6 +328,29 @@ def test_redis_restarted_during_load(tmp_path: Path, fake: FakeUpstream, pg_url:
     wait_for(balanced, 10, "the Redis balance to match the ledger")
 
 
+def test_redis_down_fail_open_keeps_serving(tmp_path: Path, fake: FakeUpstream,
+                                            pg_url: str,  # noqa: F811
+                                            private_redis: RedisServer,  # noqa: F811
+                                            stop_all: Any) -> None:
+    cost = exact_usage(fake)
+    env = {"SMARTOKEN_DATABASE_URL": pg_url, "SMARTOKEN_REDIS_URL": private_redis.url,
+           "SMARTOKEN_RESERVATION_TTL": TTL, "SMARTOKEN_REDIS_DOWN": "open"}
+    [gw] = replicas(tmp_path, fake, 1, env)
+    stop_all.append(gw)
+    key = gw.key("team", credit="100", daily_budget_micro=10 * cost)
+    aid = gw.account("team")
+    assert len(ok(spread([gw], key, 4))) == 4
+    private_redis.stop()
+    # Policy "open": served on per-process counters loaded from the ledger, budget still
+    # enforced by this process.
+    results = spread([gw], key, 10)
+    assert len(ok(results)) == 6, codes(results)
+    assert codes(results).get("429:budget_exceeded") == 4
+    private_redis.start()
+    gw.wait_usage(10, timeout=30, status="ok")
+    assert assert_ledger_consistent(gw, aid, 100_000_000) == 10 * cost
+
+
 def test_revocation_reaches_every_replica(tmp_path: Path, fake: FakeUpstream,
                                           cluster_env: dict[str, str], stop_all: Any) -> None:
     exact_usage(fake)
