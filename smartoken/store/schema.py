@@ -116,6 +116,15 @@ reservations = Table(
     Column("deadline", Float, nullable=False, index=True),  # epoch seconds
     Column("holder", String(40), nullable=False),  # the AppState origin that made it
 )
+# Running spend of a key in a day or month window, kept by the database-level reserver: created
+# from usage_records when first needed, then moved by each ledger batch in its transaction.
+key_spend = Table(
+    "key_spend",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("period", String(10), primary_key=True),  # "YYYY-MM-DD" or "YYYY-MM"
+    Column("spent_micro", BigInteger, nullable=False),
+)
 Index("ix_reservations_key_day", reservations.c.key_id, reservations.c.day)
 Index("ix_reservations_key_month", reservations.c.key_id, reservations.c.month)
 
