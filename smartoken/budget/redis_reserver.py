@@ -106,9 +106,9 @@ class RedisReserver:
         try:
             for _ in range(6):
                 deadline = time.time() + self._opt.reservation_ttl
-                verdict, value = await self._reserve(
-                    keys=keys, args=[amount, *limits, rid, deadline, meta, time.time(),
-                                     self._opt.reservation_ttl / 3 + 0.5])
+                verdict, value = await self._run_reserve(
+                    keys, [amount, *limits, rid, deadline, meta, time.time(),
+                           self._opt.reservation_ttl / 3 + 0.5])
                 verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
                 if verdict != "load":
                     break
@@ -148,6 +148,17 @@ class RedisReserver:
         self._live[rid] = res
         self.in_flight += 1
         return res
+
+    async def _run_reserve(self, keys: list[str], args: list[Any]) -> Any:
+        """A slow answer (an overloaded host) is retried: the script is idempotent per id.
+        A refused connection is not: Redis is down."""
+        for attempt in range(3):
+            try:
+                return await self._reserve(keys=keys, args=args)
+            except redis_errors.TimeoutError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _reserve_locally(self, key: KeyContext, amount: int, rid: str) -> Reservation:
         """Fail-open policy: per-process counters loaded from the ledger."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 # KEYS: ab ar ksd krd ksm krm res resd epoch
 # ARGV: amount daily_limit(-1 none) monthly_limit(-1 none) id deadline meta now warm
+# Idempotent per id: a retry after a lost answer does not reserve twice.
 # The epoch key is set when replicas start. If it is gone, Redis lost its data: reservations in
 # flight are unknown until their replicas' heartbeats re-register them, so every reservation is
 # refused ('warming') for ``warm`` seconds (one heartbeat period).
@@ -29,6 +30,7 @@ if not epoch then
   return {'warming', 0}
 end
 if tonumber(epoch) > now then return {'warming', 0} end
+if redis.call('HEXISTS', KEYS[8], ARGV[4]) == 1 then return {'ok', 0} end  -- a retry
 local amount = tonumber(ARGV[1])
 local need = ''
 if redis.call('EXISTS', KEYS[1]) == 0 then need = need .. 'a' end

@@ -88,7 +88,7 @@ def choose_mode(settings: Settings, options: ClusterOptions) -> str:
 
 
 def connect(url: str) -> Redis:
-    return Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0,
+    return Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0,
                           health_check_interval=10, retry_on_timeout=False)
 
 
