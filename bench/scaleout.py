@@ -197,13 +197,84 @@ def run_setup(setup: Setup, upstream: str, seconds: int, connections: int) -> di
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def _micro(n: int) -> list[tuple[str, float]]:
+    """Per-request cost of the reservation itself: ``n`` sequential reserve + settle pairs per
+    reserver, in this process (no HTTP), settlements awaited as the ledger batch would."""
+    from zoneinfo import ZoneInfo
+
+    from smartoken.auth.keys import context_from_row, generate_key
+    from smartoken.budget.redis_reserver import RedisReserver
+    from smartoken.budget.reserver import MemoryReserver
+    from smartoken.budget.sql_reserver import SqlReserver
+    from smartoken.budget.windows import Windows
+    from smartoken.cluster.options import ClusterOptions
+    from smartoken.cluster.setup import connect
+    from smartoken.store import repo
+    from smartoken.store.db import make_engine, migrate
+
+    tmp = Path(tempfile.mkdtemp(prefix="st-micro-"))
+    dbname = "st_bench_" + secrets.token_hex(4)
+    await _pg(f"CREATE DATABASE {dbname}")
+    prefix = f"stbench:{secrets.token_hex(4)}:"
+    redis_client = connect(REDIS_URL)
+    out = []
+    try:
+        for label, url in (("sqlite", f"sqlite+aiosqlite:///{tmp / 'micro.db'}"),
+                           ("postgresql", f"postgresql://{PG_ADMIN['user']}@127.0.0.1:5432/"
+                                          f"{dbname}")):
+            engine = make_engine(url)
+            await migrate(engine)
+            aid = await repo.create_account(engine, "micro")
+            await repo.credit_wallet(engine, aid, 10**12)
+            _, kprefix, digest = generate_key()
+            await repo.insert_key(engine, aid, kprefix, digest,
+                                  repo.KeyFields(daily_budget_micro=10**11))
+            key = context_from_row(await repo.key_by_hash(engine, digest) or {})
+            windows = Windows(ZoneInfo("UTC"))
+            await redis_client.set(prefix + "epoch", 0)
+            reservers: list[tuple[str, Any]] = [
+                ("memory", MemoryReserver(engine, windows)),
+                ("sql", SqlReserver(engine, windows, "bench")),
+            ]
+            if label == "postgresql":
+                reservers.append(("redis", RedisReserver(
+                    engine, windows, redis_client, ClusterOptions(prefix=prefix), "bench")))
+            for name, reserver in reservers:
+                for i in range(n + 20):
+                    if i == 20:  # after a warm-up (counters loaded, pools filled)
+                        t0 = time.perf_counter()
+                    res = await reserver.reserve(key, 100, f"r{i}-{secrets.token_hex(4)}")
+                    reserver.settle(res, 0)
+                    task = getattr(reserver, "_settles", {}).get(res.id)
+                    if task is not None:
+                        await task
+                out.append((f"{name} reserver on {label}",
+                            (time.perf_counter() - t0) / n * 1000))
+                if hasattr(reserver, "close"):
+                    await reserver.close()
+            await engine.dispose()
+    finally:
+        keys = [k async for k in redis_client.scan_iter(match=prefix + "*")]
+        if keys:
+            await redis_client.delete(*keys)
+        await redis_client.aclose()
+        await _pg(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", nargs="*", default=None,
                         help="substrings of the setup names to run")
+    parser.add_argument("--micro", type=int, default=500,
+                        help="reserve+settle pairs per reserver in the in-process run (0: skip)")
     args = parser.parse_args()
+    if args.micro:
+        for name, ms in asyncio.run(_micro(args.micro)):
+            print(f"{name:<42} {ms:6.3f} ms per reserve + settle (in process)", flush=True)
     port = free_port()
     upstream = subprocess.Popen([sys.executable, "-m", "tests.fakes.upstream", "--port",
                                  str(port)], cwd=ROOT, env={**os.environ,
