@@ -5,26 +5,25 @@ the key's daily and monthly budgets and records the reservation in one Lua scrip
 ``redis_scripts``), so N replicas can never together reserve more than there is.
 
 Counters come from the ledger of record. A counter missing in Redis (first use, expiry every
-``counter_ttl`` seconds, or Redis lost its data) is loaded from one consistent PostgreSQL
-snapshot that carries the wallet ``version``; every ledger batch bumps that version.
+``counter_ttl`` seconds, a credit, or Redis lost its data) is loaded from one consistent
+PostgreSQL snapshot that carries the wallet ``version``; every ledger batch bumps that version.
 
 No double counting, no undercounting, when a counter is (re)loaded while a replica holds
-settled debits not yet written to PostgreSQL:
+settled debits not yet written to PostgreSQL: a settled cost stays *held* as a reservation
+(its amount turned from the worst case into the actual cost) until the ledger batch that writes
+it has committed. Then one script (``after_write``), per account and batch, releases the held
+costs and adds them to every counter loaded from a snapshot older than the batch's version
+(a counter loaded at or after it already holds them). So at every instant each cost is counted
+exactly once: held, or in the counter; momentarily twice (conservative) if a counter is loaded
+between the commit and the script. A loader whose snapshot is older than a batch already
+applied is refused and reads again (the per-account floor), and the script is idempotent per
+batch, so it is retried until it lands.
 
-1. ``settle`` adds the actual cost to the counters that exist and learns their generation
-   (a random token per load); the ledger batch waits for its settlements (``before_write``).
-2. The batch commits in PostgreSQL and returns the wallet version V it produced.
-3. ``after_write``: a counter loaded from a snapshot older than V (ver < V) misses the batch;
-   if its generation differs from the one seen at settlement (it was reloaded in between, or
-   the settlement failed), the debit is added now. A counter loaded at ver >= V holds it
-   already. The account's floor moves to V, and a load whose snapshot is older than the floor
-   is refused and read again, so a slow loader cannot bring back a pre-batch balance.
-
-Reservations carry a deadline, refreshed by their replica's heartbeat every ttl/3; a sweep
-script (run by every replica) releases those past it, so a killed replica's reservations expire
-after ``reservation_ttl``. A killed replica's settled-but-unwritten debits are lost with their
-usage records (the ledger stays consistent); Redis counts them until the counter is reloaded
-(at most ``counter_ttl``): conservative.
+Reservations, running or settled-unwritten, carry a deadline refreshed by their replica's
+heartbeat every ttl/4; a sweep script (run by every replica) releases those past it, so a killed
+replica's reservations expire after ``reservation_ttl``. A killed replica's settled-but-unwritten
+debits are lost with their usage records, so the ledger stays consistent; releasing them is
+right.
 
 Redis down: ``fail_open=False`` (default) refuses with 503 ``budget_store_unavailable``;
 ``fail_open=True`` reserves against per-process counters loaded from the ledger.
@@ -76,8 +75,12 @@ class RedisReserver:
         self._after = redis.register_script(lua.AFTER_BATCH)
         self._invalidate = redis.register_script(lua.INVALIDATE)
         self._beat = redis.register_script(lua.HEARTBEAT)
-        self._live: dict[str, Reservation] = {}
-        self._settles: dict[str, asyncio.Task[list[str]]] = {}
+        self._live: dict[str, Reservation] = {}  # held in Redis: running, or settled unwritten
+        self._held: dict[str, int] = {}  # settled amount of the settled ones
+        self._settles: dict[str, asyncio.Task[None]] = {}
+        self._unapplied: list[tuple[int, int, str, list[Any]]] = []  # batches for AFTER_BATCH
+        self._batch_seq = 0
+        self._apply_lock = asyncio.Lock()
         self._fallback = MemoryReserver(engine, windows) if options.fail_open else None
         self._fallback_ids: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -185,7 +188,8 @@ class RedisReserver:
 
     def settle(self, res: Reservation, actual: int) -> None:
         """Replace the reservation by the actual cost (0 releases it). Idempotent, never
-        awaits: the Redis update runs in a task the ledger batch waits for."""
+        awaits: the Redis update runs in a task the ledger batch waits for. A settled cost
+        stays held (and heartbeated) until its ledger batch has committed."""
         if res.done:
             return
         res.done = True
@@ -195,24 +199,28 @@ class RedisReserver:
             assert self._fallback is not None
             self._fallback.settle(res, actual)
             return
-        self._live.pop(res.id, None)
+        if actual:
+            self._held[res.id] = actual
+        else:
+            self._live.pop(res.id, None)
         task = asyncio.get_running_loop().create_task(self._settle_remote(res, actual))
         self._settles[res.id] = task
-        if not actual:  # no usage record will carry a debit: nothing will wait for it
-            task.add_done_callback(lambda _t: self._settles.pop(res.id, None))
+        task.add_done_callback(lambda t: self._settles.pop(res.id, None)
+                               if self._settles.get(res.id) is t else None)
 
-    async def _settle_remote(self, res: Reservation, actual: int) -> list[str]:
+    async def _settle_remote(self, res: Reservation, actual: int) -> None:
         keys = self._keys(res.account_id, res.key_id, res.day, res.month)
         for attempt in range(3):
             try:
-                gens = await self._settle(keys=keys, args=[res.id, actual])
-                return [g.decode() if isinstance(g, bytes) else str(g) for g in gens]
+                if not await self._settle(keys=keys, args=[res.id, actual]):
+                    log.warning("reservation %s expired before it was settled (heartbeats "
+                                "late or Redis lost it); raise SMARTOKEN_RESERVATION_TTL if "
+                                "this repeats", res.id)
+                return
             except REDIS_ERRORS:
                 self.redis_ok = False
                 await asyncio.sleep(0.2 * (attempt + 1))
-        # Not applied: the reservation expires by itself; the debit reaches the counters in
-        # after_write (their generation differs from '').
-        return ["", "", ""]
+        # Not applied: the worst case stays held until the batch (or the expiry) releases it.
 
     def release(self, res: Reservation) -> None:
         self.settle(res, 0)
@@ -237,26 +245,32 @@ class RedisReserver:
         pass
 
     async def after_write(self, batch: list[UsageRecord], versions: dict[int, int]) -> None:
-        specs: dict[int, dict[str, list[str]]] = defaultdict(dict)
+        """The batch committed: release its held costs and bring them into the counters
+        loaded before it, atomically per account. Retried by the heartbeat until it lands."""
+        per_account: dict[int, list[Any]] = defaultdict(list)
         for r in batch:
-            task = self._settles.pop(r.id, None)
-            if not r.cost_micro or r.account_id not in versions:
-                continue
-            gens = ["", "", ""]
-            if task is not None and task.done() and not task.cancelled() and \
-                    task.exception() is None:
-                gens = task.result()
-            p = self._p
-            targets = ((f"{p}ab:{r.account_id}", "bal;-1"),
-                       (f"{p}ks:{r.key_id}:{r.day}", "spent;1"),
-                       (f"{p}ks:{r.key_id}:{r.month}", "spent;1"))
-            for (counter, head), gen in zip(targets, gens, strict=True):
-                entry = specs[r.account_id].setdefault(counter, [head])
-                entry.append(f"{gen}={r.cost_micro}")
-        for account_id, counters in specs.items():
-            keys = [f"{self._p}av:{account_id}", *counters]
-            args: list[Any] = [versions[account_id], *(";".join(v) for v in counters.values())]
-            await self._after(keys=keys, args=args)
+            if r.cost_micro and r.account_id in versions:
+                per_account[r.account_id] += [r.id, r.key_id, r.day, r.month, r.cost_micro]
+        self._batch_seq += 1
+        for account_id, args in per_account.items():
+            done = f"{self._p}done:{self._origin}:{self._batch_seq}:{account_id}"
+            self._unapplied.append((account_id, versions[account_id], done, args))
+        await self._apply_batches()
+
+    async def _apply_batches(self) -> None:
+        async with self._apply_lock:
+            await self._apply_pending()
+
+    async def _apply_pending(self) -> None:
+        while self._unapplied:
+            account_id, version, done, args = self._unapplied[0]
+            await self._after(
+                keys=[f"{self._p}av:{account_id}", done, f"{self._p}res", f"{self._p}resd"],
+                args=[self._p, version, account_id, *args])
+            self._unapplied.pop(0)
+            for rid in args[0::5]:
+                self._live.pop(rid, None)
+                self._held.pop(rid, None)
 
     # -------------------------------------------------------------- background
 
@@ -269,7 +283,7 @@ class RedisReserver:
 
     async def _heartbeat(self) -> None:
         """Keep this replica's live reservations alive, and release expired ones."""
-        every = self._opt.reservation_ttl / 3
+        every = self._opt.reservation_ttl / 4
         while True:
             await asyncio.sleep(every)
             try:
@@ -277,14 +291,16 @@ class RedisReserver:
                 ttl = self._opt.reservation_ttl
                 args: list[Any] = [self._p, now + ttl, now, ttl / 3 + 0.5, ttl]
                 for rid, res in list(self._live.items()):
+                    amount = self._held.get(rid, res.amount)
                     args += [rid, f"{res.account_id}|{res.key_id}|{res.day}|{res.month}|"
-                                  f"{res.amount}"]
+                                  f"{amount}"]
                 restored = await self._beat(
                     keys=[f"{self._p}res", f"{self._p}resd", f"{self._p}epoch"], args=args)
                 if restored:
                     log.warning("re-registered %d reservations Redis had lost", restored)
                 await self._sweep(keys=[f"{self._p}res", f"{self._p}resd"],
                                   args=[now, self._p])
+                await self._apply_batches()
                 self.redis_ok = True
             except REDIS_ERRORS:
                 self.redis_ok = False
@@ -319,7 +335,10 @@ class RedisReserver:
         pending = list(self._settles.values())
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        # Release what is still reserved (requests cut by the shutdown were settled already).
-        for res in list(self._live.values()):
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._settle_remote(res, 0)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._apply_batches()
+        # Release what is still reserved and not settled (normally nothing after the drain).
+        for rid, res in list(self._live.items()):
+            if rid not in self._held:
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await self._settle_remote(res, 0)

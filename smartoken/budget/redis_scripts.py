@@ -2,11 +2,14 @@
 
 Key layout under the prefix P (A = account id, K = key id, W = a day or month window):
 
-    P:ab:A      hash {bal, ver, gen}    wallet balance loaded from the ledger + settled since
+    P:ab:A      hash {bal, ver, gen}    wallet balance loaded from the ledger + batches since
     P:av:A      string                  highest wallet version a ledger batch announced
-    P:ar:A      string                  sum of the account's live reservations
-    P:ks:K:W    hash {spent, ver, gen}  key spend in window W loaded from the ledger + settled
-    P:kr:K:W    string                  sum of the key's live reservations in window W
+    P:ar:A      string                  sum held by the account's reservations: worst case while
+                                        running, actual cost once settled until its ledger
+                                        batch commits
+    P:ks:K:W    hash {spent, ver, gen}  key spend in window W loaded from the ledger + batches
+    P:kr:K:W    string                  sum held by the key's reservations in window W
+    P:done:O:N  string                  batch N of replica O was applied (AFTER_BATCH retries)
     P:res       sorted set              reservation id -> deadline (epoch seconds)
     P:resd      hash                    reservation id -> "A|K|day|month|amount"
 
@@ -59,33 +62,26 @@ return {'ok', 0}
 
 # KEYS: ab ar ksd krd ksm krm res resd
 # ARGV: id actual
-# Releases the reservation (if it is still live: an expired one was already released by the
-# sweep) and adds the actual cost to the loaded counters that exist. Returns the generation of
-# each counter it added to ('' when absent), so the ledger batch can tell which counters
-# already hold this debit.
+# Turns a live reservation into its actual cost (0 releases it). The settled cost stays held in
+# the reservation sums until the ledger batch that writes it has committed (AFTER_BATCH), so a
+# counter reloaded from the ledger in between can never forget it. Returns 1 if the reservation
+# was still held, 0 if it had expired (swept) or Redis lost it.
 SETTLE = """
 local actual = tonumber(ARGV[2])
 local meta = redis.call('HGET', KEYS[8], ARGV[1])
-if meta then
-  local amount = tonumber(string.match(meta, '([^|]+)$'))
-  redis.call('DECRBY', KEYS[2], amount)
-  redis.call('DECRBY', KEYS[4], amount)
-  redis.call('DECRBY', KEYS[6], amount)
+if not meta then return 0 end
+local head, amount = string.match(meta, '^(.*|)([^|]+)$')
+local delta = actual - tonumber(amount)
+redis.call('INCRBY', KEYS[2], delta)
+redis.call('INCRBY', KEYS[4], delta)
+redis.call('INCRBY', KEYS[6], delta)
+if actual == 0 then
   redis.call('ZREM', KEYS[7], ARGV[1])
   redis.call('HDEL', KEYS[8], ARGV[1])
+else
+  redis.call('HSET', KEYS[8], ARGV[1], head .. actual)
 end
-local gens = {'', '', ''}
-if actual > 0 then
-  local targets = {{KEYS[1], 'bal', -actual}, {KEYS[3], 'spent', actual},
-                   {KEYS[5], 'spent', actual}}
-  for i, t in ipairs(targets) do
-    if redis.call('EXISTS', t[1]) == 1 then
-      redis.call('HINCRBY', t[1], t[2], t[3])
-      gens[i] = redis.call('HGET', t[1], 'gen')
-    end
-  end
-end
-return gens
+return 1
 """
 
 # KEYS: res resd;  ARGV: now prefix
@@ -149,25 +145,37 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
-# KEYS: floor counter1 counter2 ...;  ARGV: version spec1 spec2 ...
-# After a ledger batch committed with wallet ``version``: each spec is "field;sign;gen=amount;..."
-# for the matching counter. A counter loaded from a snapshot older than the batch (ver < version)
-# that did not receive a debit at settlement (its gen differs from the one the settlement saw)
-# gets it now; any other counter already holds it. Then the floor moves up to ``version``.
+# KEYS: floor done res resd;  ARGV: prefix version account id1 key1 day1 month1 cost1 id2 ...
+# After a ledger batch committed with wallet ``version`` (one call per account and batch):
+# release each record's settled reservation, and add its cost to each loaded counter whose
+# snapshot is older than the batch (ver < version); a counter loaded at or after ``version``
+# holds it already. Both in one step, so at any instant each cost is counted exactly once: held
+# as a reservation, or in the counter. The ``done`` key (set once, expiring) makes a retry of
+# the same batch a no-op. The floor moves up to ``version``: older snapshots are refused.
 AFTER_BATCH = """
-local version = tonumber(ARGV[1])
-for i = 2, #KEYS do
-  local spec = ARGV[i]
-  if redis.call('EXISTS', KEYS[i]) == 1 and
-     tonumber(redis.call('HGET', KEYS[i], 'ver')) < version then
-    local field, sign, rest = string.match(spec, '^([^;]*);([^;]*);?(.*)$')
-    local gen = redis.call('HGET', KEYS[i], 'gen')
-    local add = 0
-    for g, amount in string.gmatch(rest, '([^;=]*)=([^;]*)') do
-      if g ~= gen then add = add + tonumber(amount) end
-    end
-    if add > 0 then redis.call('HINCRBY', KEYS[i], field, tonumber(sign) * add) end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 3600) == false then return 0 end
+local p, version, a = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local function add(counter, field, amount)
+  if redis.call('EXISTS', counter) == 1 and
+     tonumber(redis.call('HGET', counter, 'ver')) < version then
+    redis.call('HINCRBY', counter, field, amount)
   end
+end
+for i = 4, #ARGV, 5 do
+  local id, k, d, m, cost = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local meta = redis.call('HGET', KEYS[4], id)
+  if meta then
+    local ma, mk, md, mm, amount = string.match(meta,
+      '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    redis.call('DECRBY', p .. 'ar:' .. ma, amount)
+    redis.call('DECRBY', p .. 'kr:' .. mk .. ':' .. md, amount)
+    redis.call('DECRBY', p .. 'kr:' .. mk .. ':' .. mm, amount)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('ZREM', KEYS[3], id)
+  end
+  add(p .. 'ab:' .. a, 'bal', -tonumber(cost))
+  add(p .. 'ks:' .. k .. ':' .. d, 'spent', tonumber(cost))
+  add(p .. 'ks:' .. k .. ':' .. m, 'spent', tonumber(cost))
 end
 local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if version > floor then redis.call('SET', KEYS[1], version) end

@@ -242,7 +242,7 @@ class SqlReserver:
         """Keep this worker's rows alive; delete rows whose worker stopped beating."""
         r = reservations.c
         while True:
-            await asyncio.sleep(self._ttl / 3)
+            await asyncio.sleep(self._ttl / 4)
             try:
                 now = time.time()
                 async with self._begin() as conn:

@@ -8,7 +8,6 @@ upstream over HTTP, and the official openai SDK.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -20,11 +19,21 @@ from typing import Any
 import openai
 import pytest
 
-from smartoken import tokens
-from smartoken.catalog.builtin import builtin_catalog
-from smartoken.relay.pipeline import PROMPT_HEADROOM_ADD, PROMPT_HEADROOM_DEN, PROMPT_HEADROOM_NUM
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import ROOT, Gateway, fake_config
+from tests.scaleout_support import (
+    MAX_TOKENS,
+    MESSAGES,
+    TTL,
+    assert_ledger_consistent,
+    codes,
+    exact_usage,
+    ok,
+    one_request,
+    replicas,
+    spread,
+    wait_for,
+)
 from tests.services import (  # noqa: F401  (fixtures)
     REDIS_URL,
     RedisServer,
@@ -34,36 +43,6 @@ from tests.services import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.scaleout
-
-PRICE = builtin_catalog().models["kimi-k2"].price
-MESSAGES = [{"role": "user", "content": "Say something about scale-out."}]
-MAX_TOKENS = 200
-TTL = "3"  # reservation TTL in these tests: a killed replica's reservations expire after 3 s
-
-
-def worst_case() -> tuple[int, int, int]:
-    """(prompt tokens reserved, completion tokens reserved, cost): the fake reports exactly
-    this usage, so every request costs exactly what it reserved."""
-    prompt = tokens.count_messages(MESSAGES, None)
-    reserved_prompt = prompt * PROMPT_HEADROOM_NUM // PROMPT_HEADROOM_DEN + PROMPT_HEADROOM_ADD
-    return reserved_prompt, MAX_TOKENS, PRICE.cost(reserved_prompt, MAX_TOKENS)
-
-
-def exact_usage(fake: FakeUpstream, **extra: Any) -> int:
-    p, c, cost = worst_case()
-    fake.set(usage={"prompt_tokens": p, "completion_tokens": c}, **extra)
-    return cost
-
-
-def replicas(tmp_path: Path, fake: FakeUpstream, n: int, env: dict[str, str],
-             workers: int = 1) -> list[Gateway]:
-    out = []
-    for i in range(n):
-        sub = tmp_path / f"replica{i}"
-        sub.mkdir()
-        out.append(Gateway(sub, fake_config(fake), env, workers=workers).start())
-    return out
-
 
 @pytest.fixture
 def cluster_env(pg_url: str, redis_prefix: str) -> dict[str, str]:  # noqa: F811
@@ -77,70 +56,6 @@ def stop_all() -> Any:
     yield made
     for gw in made:
         gw.stop()
-
-
-async def _one(client: openai.AsyncOpenAI, **kw: Any) -> Any:
-    try:
-        return await client.chat.completions.create(
-            model="kimi-k2", messages=MESSAGES, max_tokens=MAX_TOKENS, **kw)
-    except openai.APIStatusError as exc:
-        return exc
-
-
-def spread(gws: list[Gateway], key: str, n: int, **kw: Any) -> list[Any]:
-    async def main() -> list[Any]:
-        clients = [gw.async_client(key, timeout=120) for gw in gws]
-        try:
-            return await asyncio.gather(*(_one(clients[i % len(clients)], **kw)
-                                          for i in range(n)))
-        finally:
-            for c in clients:
-                await c.close()
-
-    return asyncio.run(main())
-
-
-def ok(results: list[Any]) -> list[Any]:
-    return [r for r in results if not isinstance(r, BaseException)]
-
-
-def codes(results: list[Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in results:
-        name = "ok" if not isinstance(r, BaseException) else \
-            f"{r.status_code}:{(r.body or {}).get('code') if isinstance(r.body, dict) else r}"
-        out[name] = out.get(name, 0) + 1
-    return out
-
-
-def assert_ledger_consistent(gw: Gateway, account_id: int, credited: int) -> int:
-    """The ledger of record: one debit per billed usage record, same amounts, and the wallet
-    balance equal to credits minus debits, to the micro-dollar. Returns the total spend."""
-    [u] = gw.sql("SELECT COALESCE(SUM(cost_micro), 0) AS s, COUNT(*) AS n FROM usage_records "
-                 "WHERE account_id = :a", a=account_id)
-    [d] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s, COUNT(*) AS n "
-                 "FROM wallet_transactions WHERE account_id = :a AND kind = 'debit'",
-                 a=account_id)
-    [billed] = gw.sql("SELECT COUNT(*) AS n FROM usage_records WHERE account_id = :a "
-                      "AND cost_micro > 0", a=account_id)
-    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
-    unmatched = gw.sql("SELECT u.id FROM usage_records u LEFT JOIN wallet_transactions t "
-                       "ON t.request_id = u.id WHERE u.account_id = :a AND u.cost_micro > 0 "
-                       "AND (t.id IS NULL OR t.amount_micro != -u.cost_micro)", a=account_id)
-    assert unmatched == []
-    assert int(d["s"]) == -int(u["s"]) and int(d["n"]) == int(billed["n"])
-    assert int(w["balance_micro"]) == credited + int(d["s"])
-    return int(u["s"])
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 # ---------------------------------------------------------------------------- the guarantee
@@ -224,11 +139,11 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
     assert isinstance(refused, openai.APIStatusError) and refused.status_code == 429
     # ... while the surviving replicas keep serving.
     assert len(ok(spread([gws[0], gws[2]], other, 6))) == 6
-    # Within the reservation TTL (3 s here) they expire and the budget is free again.
+    # Within the reservation TTL (10 s here) they expire and the budget is free again.
     t0 = time.monotonic()
-    wait_for(lambda: not isinstance(spread([gws[2]], key, 1)[0], BaseException), 30,
+    wait_for(lambda: not isinstance(spread([gws[2]], key, 1)[0], BaseException), 60,
              "the killed replica's reservations to expire")
-    assert time.monotonic() - t0 < 20
+    assert time.monotonic() - t0 < 40
     gws[0].wait_usage(7, timeout=20, status="ok")
     spent = assert_ledger_consistent(gws[0], aid, 100_000_000)
     assert spent == 7 * cost  # the killed streams were never committed, so never billed
@@ -275,7 +190,7 @@ def test_redis_restarted_during_load(tmp_path: Path, fake: FakeUpstream, pg_url:
            "SMARTOKEN_RESERVATION_TTL": TTL}
     gws = replicas(tmp_path, fake, 2, env)
     stop_all.extend(gws)
-    key = gws[0].key("team", credit="100", daily_budget_micro=150 * cost)
+    key = gws[0].key("team", credit="100", daily_budget_micro=100_000 * cost)
     aid = gws[0].account("team")
     timeline: list[tuple[float, str]] = []
 
@@ -283,10 +198,10 @@ def test_redis_restarted_during_load(tmp_path: Path, fake: FakeUpstream, pg_url:
         clients = [gw.async_client(key, timeout=60) for gw in gws]
         i = 0
         while not stop.is_set():
-            r = await _one(clients[i % 2])
+            r = await one_request(clients[i % 2])
             i += 1
             timeline.append((time.monotonic(), codes([r]).popitem()[0]))
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         for c in clients:
             await c.close()
 
@@ -299,7 +214,7 @@ def test_redis_restarted_during_load(tmp_path: Path, fake: FakeUpstream, pg_url:
         await asyncio.sleep(2)
         await asyncio.to_thread(private_redis.start)
         up = time.monotonic()
-        await asyncio.sleep(6)
+        await asyncio.sleep(12)
         stop.set()
         await asyncio.gather(*workers)
         return down, up
@@ -311,12 +226,13 @@ def test_redis_restarted_during_load(tmp_path: Path, fake: FakeUpstream, pg_url:
     assert kinds <= {"ok", "503:budget_store_unavailable", "429:budget_exceeded"}, kinds
     assert any(k == "503:budget_store_unavailable" and down <= t for t, k in timeline)
     assert any(k == "ok" and t < down for t, k in timeline)
-    assert any(k == "ok" and t > up + 1 for t, k in timeline), "did not recover by itself"
+    after = [k for t, k in timeline if t > up + 1]
+    assert "ok" in after, f"did not recover by itself: {after}"
     served = sum(1 for _, k in timeline if k == "ok")
     rows = gws[0].wait_usage(served, timeout=30, status="ok")
     assert len(rows) == served  # no debit lost: every answered request is in the ledger
     spent = assert_ledger_consistent(gws[0], aid, 100_000_000)
-    assert spent == served * cost <= 150 * cost
+    assert spent == served * cost <= 100_000 * cost
     # After the rebuild the Redis balance equals the ledger's.
     r = private_redis.client()
 
@@ -429,81 +345,3 @@ def test_breaker_opened_on_one_replica_is_shared(
                                                    max_tokens=5)
     assert len(bad.requests) == 3  # replica 2 never tried the route replica 1 opened
     assert len(good.requests) == 6
-
-
-# ---------------------------------------------------------------------------- without Redis
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_workers_without_redis_never_overspend(tmp_path: Path, fake: FakeUpstream,
-                                               backend: str, request: Any) -> None:
-    env = {"SMARTOKEN_RESERVATION_TTL": TTL}
-    if backend == "postgresql":
-        env["SMARTOKEN_DATABASE_URL"] = request.getfixturevalue("pg_url")
-    cost = exact_usage(fake)
-    gw = Gateway(tmp_path, fake_config(fake), env, workers=2).start()
-    try:
-        key = gw.key("team", credit="100", daily_budget_micro=40 * cost)
-        aid = gw.account("team")
-        results = spread([gw], key, 120)
-        assert len(ok(results)) == 40, codes(results)
-        assert codes(results).get("429:budget_exceeded", 0) == 80
-        gw.wait_usage(40, timeout=30, status="ok")
-        assert assert_ledger_consistent(gw, aid, 100_000_000) == 40 * cost
-        wait_for(lambda: not gw.sql("SELECT id FROM reservations"), 10,
-                 "the reservations table to empty")
-    finally:
-        gw.stop()
-
-
-# ---------------------------------------------------------------------------- schema
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_serve_refuses_an_old_schema_clearly(tmp_path: Path, backend: str,
-                                             request: Any) -> None:
-    from alembic import command
-
-    from smartoken.store.db import alembic_config, make_engine
-
-    url = request.getfixturevalue("pg_url") if backend == "postgresql" else \
-        f"sqlite+aiosqlite:///{tmp_path / 'data' / 'smartoken.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTOKEN_")}
-    env.update({"SMARTOKEN_DATABASE_URL": url, "PYTHONPATH": str(ROOT)})
-    serve = [sys.executable, "-m", "smartoken", "--data-dir", str(tmp_path / "data"), "serve",
-             "--port", "1", "--no-migrate"]
-
-    out = subprocess.run(serve, env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1
-    assert "schema is at revision none, this program needs 0006_scaleout" in out.stderr
-    assert "smartoken migrate" in out.stderr and "Traceback" not in out.stderr
-
-    async def to_0001() -> None:
-        engine = make_engine(url)
-
-        def up(conn: Any) -> None:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0001")
-
-        async with engine.begin() as conn:
-            await conn.run_sync(up)
-        await engine.dispose()
-
-    asyncio.run(to_0001())
-    out = subprocess.run(serve, env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1 and "at revision 0001, this program needs 0006_scaleout" \
-        in out.stderr
-
-    migrated = subprocess.run([sys.executable, "-m", "smartoken", "--data-dir",
-                               str(tmp_path / "data"), "migrate"], env=env,
-                              capture_output=True, text=True, timeout=60)
-    assert migrated.returncode == 0, migrated.stderr
-    (tmp_path / "gw").mkdir()
-    gw = Gateway(tmp_path / "gw", None, {"SMARTOKEN_DATABASE_URL": url}).start()
-    try:
-        [rev] = gw.sql("SELECT version_num FROM alembic_version")
-        assert rev["version_num"] == "0006_scaleout"
-        assert gw.sql("SELECT version FROM wallets") != []  # the admin wallet, versioned
-    finally:
-        gw.stop()

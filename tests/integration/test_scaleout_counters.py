@@ -22,7 +22,7 @@ from smartoken.auth.keys import KeyContext, context_from_row, generate_key
 from smartoken.budget.redis_reserver import RedisReserver
 from smartoken.budget.windows import Windows
 from smartoken.cluster.options import ClusterOptions
-from smartoken.errors import BudgetStoreUnavailable
+from smartoken.errors import BudgetStoreUnavailable, InsufficientBalance
 from smartoken.ledger.records import UsageRecord
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.store import repo, snapshots
@@ -104,6 +104,13 @@ async def until(read: Callable[[], Awaitable[int]], want: int, seconds: float) -
         await asyncio.sleep(0.1)
 
 
+async def _reload_quietly(rig: Rig) -> None:
+    """Load the counters without reserving (the wallet may have nothing left)."""
+    key = rig.key
+    day, month = rig.windows.now()[1:]
+    await rig.reserver._load_missing(key, day, month, "adm")
+
+
 async def _reload(rig: Rig) -> None:
     res = await rig.reserver.reserve(rig.key, 1, "probe-" + secrets.token_hex(4))
     rig.reserver.release(res)
@@ -113,23 +120,37 @@ async def _reload(rig: Rig) -> None:
 @pytest.mark.anyio
 async def test_reload_between_settle_and_commit_is_not_undercounted(rig: Rig) -> None:
     await rig.spend("r1", 1000, 700)
-    assert await rig.redis_balance() == CREDIT - 700  # settled into Redis
+    # Settled but not yet written: the cost is held, the loaded balance untouched.
+    assert (await rig.redis_balance(), await rig.reserved()) == (CREDIT, 700)
     await rig.drop_counters()
-    await _reload(rig)  # the ledger does not hold the 700 yet
-    assert await rig.redis_balance() == CREDIT
-    await rig.ledger.flush()  # the batch commits: after_write brings the debit in
+    await _reload(rig)  # the ledger does not hold the 700 yet; the hold still does
+    assert (await rig.redis_balance(), await rig.reserved()) == (CREDIT, 700)
+    await rig.ledger.flush()  # the batch commits: the hold moves into the counters
     assert await rig.pg_balance() == CREDIT - 700
-    assert await rig.redis_balance() == CREDIT - 700
+    assert (await rig.redis_balance(), await rig.reserved()) == (CREDIT - 700, 0)
     day = rig.windows.now()[1]
     spent = await rig.redis.hget(f"{rig.prefix}ks:{rig.key.key_id}:{day}", "spent")
     assert int(spent) == 700
 
 
 @pytest.mark.anyio
+async def test_no_overspend_while_a_reload_races_an_unwritten_batch(rig: Rig) -> None:
+    await rig.spend("r1", CREDIT, CREDIT)  # the whole wallet, settled, not yet written
+    await rig.drop_counters()
+    await _reload_quietly(rig)  # the ledger still shows the full credit
+    with pytest.raises(InsufficientBalance):
+        await rig.reserver.reserve(rig.key, 1, "one-more")
+    await rig.ledger.flush()
+    with pytest.raises(InsufficientBalance):
+        await rig.reserver.reserve(rig.key, 1, "still-none")
+    assert await rig.pg_balance() == 0
+
+
+@pytest.mark.anyio
 async def test_reload_after_commit_is_not_double_counted(rig: Rig) -> None:
     await rig.spend("r1", 1000, 700)
     await rig.ledger.flush()
-    assert await rig.redis_balance() == CREDIT - 700
+    assert (await rig.redis_balance(), await rig.reserved()) == (CREDIT - 700, 0)
     await rig.drop_counters()
     await _reload(rig)
     assert await rig.redis_balance() == CREDIT - 700 == await rig.pg_balance()
@@ -142,6 +163,9 @@ async def test_same_counter_is_not_charged_twice_by_the_batch(rig: Rig) -> None:
     await rig.ledger.flush()
     assert await rig.redis_balance() == CREDIT - 1000 == await rig.pg_balance()
     assert await rig.reserved() == 0
+    # A retry of the same batch (its answer lost) changes nothing.
+    await rig.reserver.after_write([], {})
+    assert await rig.redis_balance() == CREDIT - 1000
 
 
 @pytest.mark.anyio
@@ -161,8 +185,9 @@ async def test_a_stale_snapshot_cannot_be_loaded_after_a_batch(rig: Rig) -> None
 @pytest.mark.anyio
 async def test_settlement_lost_with_redis_is_applied_by_the_batch(rig: Rig) -> None:
     res = await rig.reserver.reserve(rig.key, 1000, "r1")
-    await rig.redis.delete(f"{rig.prefix}resd", f"{rig.prefix}res")
-    await rig.drop_counters()  # Redis lost everything between reserve and settle
+    keys = [k async for k in rig.redis.scan_iter(match=f"{rig.prefix}*")]
+    await rig.redis.delete(*keys)  # Redis lost everything between reserve and settle
+    await rig.redis.set(f"{rig.prefix}epoch", 0)  # (warm-up is tested below)
     rig.reserver.settle(res, 700)
     rec = UsageRecord(id="r1", created_at=datetime.now(UTC), account_id=rig.key.account_id,
                       key_id=rig.key.key_id, requested_model="m", model="m", day=res.day,
@@ -171,6 +196,7 @@ async def test_settlement_lost_with_redis_is_applied_by_the_batch(rig: Rig) -> N
     await _reload(rig)
     await rig.ledger.flush()
     assert await rig.redis_balance() == CREDIT - 700 == await rig.pg_balance()
+    assert await rig.reserved() == 0
 
 
 @pytest.mark.anyio
