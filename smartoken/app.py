@@ -114,7 +114,8 @@ def app_from_env() -> RequestId:
 
     cfg = os.environ.get("SMARTOKEN_CONFIG")
     settings = load_settings(Path(cfg) if cfg else None,
-                             data_dir=os.environ.get("SMARTOKEN_DATA_DIR"))
+                             data_dir=os.environ.get("SMARTOKEN_DATA_DIR"),
+                             workers=int(os.environ.get("SMARTOKEN_WORKERS", "2")))
     configure_logging(settings.log_level, secrets_of(settings))
     return create_app(settings, run_migrations=False)
 

@@ -11,7 +11,8 @@
      ├── HeadersTooLarge (431)
      ├── BudgetExceeded (429, not retried by SDKs)
      ├── RateLimited (429, Retry-After)
-     └── UpstreamFailed (502/503/504)
+     ├── UpstreamFailed (502/503/504)
+     └── BudgetStoreUnavailable (503: the shared budget store, Redis, is unreachable)
 
 After the first SSE byte a handler cannot change the status: errors go in-band as an ``error``
 event (``sse_error``).
@@ -124,6 +125,15 @@ class UpstreamFailed(GatewayError):
     def __init__(self, message: str, status: int = 502, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.status = status
+
+
+class BudgetStoreUnavailable(GatewayError):
+    """Budgets cannot be checked (Redis is down) and the policy is to fail closed."""
+
+    status, type, code = 503, "server_error", "budget_store_unavailable"
+
+    def __init__(self, message: str, **kw: object) -> None:
+        super().__init__(message, headers={"retry-after": "1"}, **kw)  # type: ignore[arg-type]
 
 
 def sse_error(err: GatewayError) -> bytes:

@@ -25,6 +25,7 @@ from smartoken.budget.ratelimit import RateLimiter
 from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
+from smartoken.cluster.setup import Cluster, Reserver, scaleout
 from smartoken.config import Settings
 from smartoken.files.service import Files
 from smartoken.ledger.writer import LedgerWriter
@@ -33,7 +34,6 @@ from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
 from smartoken.providers.factory import make_provider
-from smartoken.routing.health import HealthBoard
 from smartoken.routing.router import Router
 from smartoken.store import repo
 from smartoken.store.db import check_schema, make_engine, migrate
@@ -50,7 +50,7 @@ class AppState:
     catalog: Catalog
     keys: KeyCache
     windows: Windows
-    reserver: MemoryReserver
+    reserver: Reserver
     ledger: LedgerWriter
     router: Router
     providers: dict[str, Provider]
@@ -61,6 +61,7 @@ class AppState:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics.from_env)
     session: aiohttp.ClientSession | None = None
+    cluster: Cluster | None = None  # reserver mode, Redis, shared breakers (cluster/setup.py)
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
@@ -137,29 +138,34 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
             )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
                                          enable_cleanup_closed=True)
-        async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
-            origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
-            windows = Windows(settings.tz, clock_from_env(os.environ))
-            health = HealthBoard(settings.breaker)
-            ledger = LedgerWriter(engine, origin)
+        origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
+        windows = Windows(settings.tz, clock_from_env(os.environ))
+        async with scaleout(settings, engine, windows, origin,
+                            reservation_ttl(settings)) as cluster, \
+                aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+            health = cluster.health
+            ledger = LedgerWriter(engine, origin, hooks=cluster.hooks)
             state = AppState(
                 settings=settings,
                 engine=engine,
                 catalog=settings.catalog,
                 keys=KeyCache(engine),
                 windows=windows,
-                reserver=MemoryReserver(engine, windows, reservation_ttl(settings)),
+                reserver=cluster.reserver,
                 ledger=ledger,
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session),
                 origin=origin,
                 files=Files.from_settings(settings),
                 session=session,
+                cluster=cluster,
             )
             ledger.start()
+            cluster.start(lambda _what: state.keys.clear())
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
-            state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),
-                                                   name="reservation-expiry"))
+            if isinstance(state.reserver, MemoryReserver):
+                state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),
+                                                       name="reservation-expiry"))
             state.tasks.extend(state.metrics.start(state))
             state.tasks.append(asyncio.create_task(follow_stored(state, config), name="stored"))
             try:

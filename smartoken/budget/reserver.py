@@ -49,6 +49,7 @@ class Reservation:
     born: float = 0.0  # time.monotonic() at reservation
     daily_limit: int | None = None  # the key's budgets when reserved, to bound an over-count
     monthly_limit: int | None = None
+    id: str = ""  # the request id, when the caller gave it (shared reservers need it)
 
 
 @dataclass(slots=True)
@@ -125,7 +126,8 @@ class MemoryReserver:
 
     # -------------------------------------------------------------- the guarantee
 
-    async def reserve(self, key: KeyContext, amount: int) -> Reservation:
+    async def reserve(self, key: KeyContext, amount: int,
+                      request_id: str = "") -> Reservation:
         ts, day, month = self.windows.now()
         if key.account_id not in self._wallets or key.key_id not in self._keys or \
                 day not in self._keys[key.key_id].spent or \
@@ -160,7 +162,7 @@ class MemoryReserver:
         self._seq += 1
         res = Reservation(key.key_id, key.account_id, amount, day, month, ts, seq=self._seq,
                           born=time.monotonic(), daily_limit=key.daily_budget,
-                          monthly_limit=key.monthly_budget)
+                          monthly_limit=key.monthly_budget, id=request_id)
         self._live[self._seq] = res
         return res
 

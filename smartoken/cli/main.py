@@ -109,6 +109,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     configure_logging(level, secrets_of(settings))
     ops = ops_options(settings)
     multiprocess_metrics_dir(settings, workers)
+    if not migrate:
+        _require_schema(settings)
     click.echo(f"SmarToken listening on http://{host}:{port}  (OpenAI base_url: "
                f"http://{host}:{port}/v1; console: http://{host}:{port}/console/; database: "
                f"{_safe_url(settings.db_url)})", err=True)
@@ -126,6 +128,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         if settings.config_path:
             os.environ["SMARTOKEN_CONFIG"] = str(settings.config_path)
         os.environ["SMARTOKEN_DATA_DIR"] = str(settings.data_dir)
+        os.environ["SMARTOKEN_WORKERS"] = str(workers)
         if settings.database_url:
             os.environ["SMARTOKEN_DATABASE_URL"] = settings.database_url
         os.environ["SMARTOKEN_LOG_LEVEL"] = level
@@ -138,6 +141,24 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     app = create_app(settings, run_migrations=migrate)
     run(app, drain_delay=settings.shutdown_delay_s, host=host, port=port, loop="uvloop",
         http="httptools", log_level=level, access_log=False, lifespan="on", **ops)
+
+
+def _require_schema(settings: Settings) -> None:
+    """``serve --no-migrate``: refuse, in one clear line, a database whose schema is not this
+    program's (never migrated, or older, or newer)."""
+    from smartoken.store.db import SchemaOutOfDate, check_schema, make_engine
+
+    async def go() -> None:
+        engine = make_engine(settings.db_url)
+        try:
+            await check_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(go())
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(f"{_safe_url(settings.db_url)}: {exc}") from None
 
 
 def _safe_url(url: str) -> str:
@@ -338,6 +359,7 @@ def keys_revoke(ctx: click.Context, key_id: int) -> None:
                                                          {"revoked_at": datetime.now(UTC)}))
     if not ok:
         raise click.ClickException(f"no key {key_id}")
+    _announce(_settings(ctx), "keys")
     click.echo(f"key {key_id} revoked")
 
 
@@ -385,6 +407,22 @@ def keys_update(ctx: click.Context, key_id: int, name: str | None, families: str
     if not _run(settings, lambda e: repo.update_key(e, key_id, values)):
         raise click.ClickException(f"no key {key_id}")
     click.echo(f"key {key_id} updated")
+def _announce(settings: Settings, what: str) -> None:
+    """Tell running replicas at once (Redis pub/sub); they also poll the database each second."""
+    if not settings.redis_url:
+        return
+    from smartoken.cluster import bus
+    from smartoken.cluster.options import ClusterOptions
+    from smartoken.cluster.setup import connect
+
+    async def go() -> None:
+        redis = connect(settings.redis_url or "")
+        try:
+            await bus.announce(redis, ClusterOptions.from_env().prefix, what)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(go())
 
 
 # ------------------------------------------------------------------ usage

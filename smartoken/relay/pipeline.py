@@ -111,7 +111,8 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
                 time.perf_counter())
     state.limiter.admit(key, prompt)
-    call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
+    call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
+                                                    request_id=request_id)
     return call
 
 
@@ -135,7 +136,8 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
                 legs[0].max_output, time.perf_counter(), chain=legs)
     state.limiter.admit(key, prompt)
-    call.reservation = await state.reserver.reserve(key, worst_case_cost(call))
+    call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
+                                                    request_id=request_id)
     return call
 
 

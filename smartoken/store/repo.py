@@ -81,7 +81,7 @@ async def add_transaction(
     )
     await conn.execute(
         update(wallets).where(wallets.c.account_id == account_id)
-        .values(balance_micro=wallets.c.balance_micro + amount)
+        .values(balance_micro=wallets.c.balance_micro + amount, version=wallets.c.version + 1)
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -34,6 +36,8 @@ wallets = Table(
     Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
     # Always equal to the sum of this account's wallet_transactions.amount_micro.
     Column("balance_micro", BigInteger, nullable=False, default=0),
+    # Bumped by every balance change; orders Redis counter snapshots against ledger batches.
+    Column("version", BigInteger, nullable=False, default=0, server_default="0"),
 )
 
 wallet_transactions = Table(
@@ -97,6 +101,32 @@ usage_records = Table(
     Column("attempts", Text, nullable=True),  # JSON list of {route, status, error}
     Column("error", Text, nullable=True),
 )
+
+# In-flight reservations of the database-level reserver (several workers, no Redis).
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the request id
+    Column("account_id", Integer, nullable=False, index=True),
+    Column("key_id", Integer, nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("amount_micro", BigInteger, nullable=False),  # worst case, then the actual cost
+    Column("settled", Boolean, nullable=False, default=False, server_default=false()),
+    Column("deadline", Float, nullable=False, index=True),  # epoch seconds
+    Column("holder", String(40), nullable=False),  # the AppState origin that made it
+)
+# Running spend of a key in a day or month window, kept by the database-level reserver: created
+# from usage_records when first needed, then moved by each ledger batch in its transaction.
+key_spend = Table(
+    "key_spend",
+    metadata,
+    Column("key_id", Integer, primary_key=True),
+    Column("period", String(10), primary_key=True),  # "YYYY-MM-DD" or "YYYY-MM"
+    Column("spent_micro", BigInteger, nullable=False),
+)
+Index("ix_reservations_key_day", reservations.c.key_id, reservations.c.day)
+Index("ix_reservations_key_month", reservations.c.key_id, reservations.c.month)
 
 Index("ix_usage_key_day", usage_records.c.key_id, usage_records.c.day)
 Index("ix_usage_key_month", usage_records.c.key_id, usage_records.c.month)

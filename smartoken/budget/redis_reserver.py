@@ -1,0 +1,347 @@
+"""The no-overspend guarantee across replicas: reservations in Redis, the ledger in PostgreSQL.
+
+Same interface as ``MemoryReserver``. ``reserve`` checks the worst case against the wallet and
+the key's daily and monthly budgets and records the reservation in one Lua script (see
+``redis_scripts``), so N replicas can never together reserve more than there is.
+
+Counters come from the ledger of record. A counter missing in Redis (first use, expiry every
+``counter_ttl`` seconds, a credit, or Redis lost its data) is loaded from one consistent
+PostgreSQL snapshot that carries the wallet ``version``; every ledger batch bumps that version.
+
+No double counting, no undercounting, when a counter is (re)loaded while a replica holds
+settled debits not yet written to PostgreSQL: a settled cost stays *held* as a reservation
+(its amount turned from the worst case into the actual cost) until the ledger batch that writes
+it has committed. Then one script (``after_write``), per account and batch, releases the held
+costs and adds them to every counter loaded from a snapshot older than the batch's version
+(a counter loaded at or after it already holds them). So at every instant each cost is counted
+exactly once: held, or in the counter; momentarily twice (conservative) if a counter is loaded
+between the commit and the script. A loader whose snapshot is older than a batch already
+applied is refused and reads again (the per-account floor), and the script is idempotent per
+batch, so it is retried until it lands.
+
+Reservations, running or settled-unwritten, carry a deadline refreshed by their replica's
+heartbeat every ttl/4; a sweep script (run by every replica) releases those past it, so a killed
+replica's reservations expire after ``reservation_ttl``. A killed replica's settled-but-unwritten
+debits are lost with their usage records, so the ledger stays consistent; releasing them is
+right.
+
+Redis down: ``fail_open=False`` (default) refuses with 503 ``budget_store_unavailable``;
+``fail_open=True`` reserves against per-process counters loaded from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import defaultdict
+from typing import Any
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from smartoken.auth.keys import KeyContext
+from smartoken.budget import redis_scripts as lua
+from smartoken.budget.reserver import MemoryReserver, Reservation
+from smartoken.budget.windows import Windows
+from smartoken.cluster.options import ClusterOptions
+from smartoken.errors import BudgetExceeded, BudgetStoreUnavailable, InsufficientBalance
+from smartoken.ledger.records import UsageRecord
+from smartoken.money import format_usd
+from smartoken.store import snapshots
+
+log = logging.getLogger("smartoken.budget")
+REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
+                redis_errors.BusyLoadingError, OSError)
+CREDIT_POLL = 1.0
+
+
+class RedisReserver:
+    def __init__(self, engine: AsyncEngine, windows: Windows, redis: Redis,
+                 options: ClusterOptions, origin: str) -> None:
+        self._engine = engine
+        self.windows = windows
+        self._redis = redis
+        self._opt = options
+        self._origin = origin
+        self._p = options.prefix
+        self._reserve = redis.register_script(lua.RESERVE)
+        self._settle = redis.register_script(lua.SETTLE)
+        self._sweep = redis.register_script(lua.SWEEP)
+        self._load = redis.register_script(lua.LOAD)
+        self._after = redis.register_script(lua.AFTER_BATCH)
+        self._invalidate = redis.register_script(lua.INVALIDATE)
+        self._beat = redis.register_script(lua.HEARTBEAT)
+        self._live: dict[str, Reservation] = {}  # held in Redis: running, or settled unwritten
+        self._held: dict[str, int] = {}  # settled amount of the settled ones
+        self._settles: dict[str, asyncio.Task[None]] = {}
+        self._unapplied: list[tuple[int, int, str, list[Any]]] = []  # batches for AFTER_BATCH
+        self._batch_seq = 0
+        self._apply_lock = asyncio.Lock()
+        self._fallback = MemoryReserver(engine, windows) if options.fail_open else None
+        self._fallback_ids: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.in_flight = 0
+        self.redis_ok = True
+
+    # -------------------------------------------------------------- keys
+
+    def _keys(self, account_id: int, key_id: int, day: str, month: str) -> list[str]:
+        p = self._p
+        return [f"{p}ab:{account_id}", f"{p}ar:{account_id}",
+                f"{p}ks:{key_id}:{day}", f"{p}kr:{key_id}:{day}",
+                f"{p}ks:{key_id}:{month}", f"{p}kr:{key_id}:{month}",
+                f"{p}res", f"{p}resd", f"{p}epoch"]
+
+    # -------------------------------------------------------------- the guarantee
+
+    async def reserve(self, key: KeyContext, amount: int,
+                      request_id: str = "") -> Reservation:
+        ts, day, month = self.windows.now()
+        rid = request_id or "res_" + secrets.token_hex(12)
+        keys = self._keys(key.account_id, key.key_id, day, month)
+        meta = f"{key.account_id}|{key.key_id}|{day}|{month}|{amount}"
+        limits = [-1 if key.daily_budget is None else key.daily_budget,
+                  -1 if key.monthly_budget is None else key.monthly_budget]
+        try:
+            for _ in range(6):
+                deadline = time.time() + self._opt.reservation_ttl
+                verdict, value = await self._run_reserve(
+                    keys, [amount, *limits, rid, deadline, meta, time.time(),
+                           self._opt.reservation_ttl / 3 + 0.5])
+                verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
+                if verdict != "load":
+                    break
+                await self._load_missing(key, day, month,
+                                         value.decode() if isinstance(value, bytes) else value)
+            else:
+                raise BudgetStoreUnavailable("Budget counters could not be loaded; retry.")
+        except REDIS_ERRORS as exc:
+            self.redis_ok = False
+            if self._fallback is None:
+                log.warning("redis unreachable, refusing budgeted request: %s", exc)
+                raise BudgetStoreUnavailable(
+                    "The shared budget store (Redis) is unreachable, so this request's budget "
+                    "cannot be checked; it was not sent upstream. Retry shortly.") from None
+            return await self._reserve_locally(key, amount, rid)
+        self.redis_ok = True
+        if verdict == "warming":
+            if self._fallback is not None:
+                return await self._reserve_locally(key, amount, rid)
+            raise BudgetStoreUnavailable(
+                "Redis lost its data and the budget counters are being rebuilt from the ledger "
+                "(in-flight reservations are re-registered by their replicas); retry in a few "
+                "seconds.")
+        if verdict == "wallet":
+            raise InsufficientBalance(
+                f"Insufficient wallet balance: this request may cost up to ${format_usd(amount)}"
+                f" and ${format_usd(max(int(value), 0))} is available. Credit the wallet or "
+                "lower max_tokens.")
+        if verdict in ("daily", "monthly"):
+            window = day if verdict == "daily" else month
+            limit = key.daily_budget if verdict == "daily" else key.monthly_budget
+            raise BudgetExceeded(
+                f"The key's {verdict} budget of ${format_usd(limit or 0)} would be exceeded: "
+                f"${format_usd(int(value))} is spent or reserved in {window} and this request "
+                f"may cost up to ${format_usd(amount)}.", param=f"{verdict}_budget")
+        res = Reservation(key.key_id, key.account_id, amount, day, month, ts, id=rid)
+        self._live[rid] = res
+        self.in_flight += 1
+        return res
+
+    async def _run_reserve(self, keys: list[str], args: list[Any]) -> Any:
+        """A slow answer (an overloaded host) is retried: the script is idempotent per id.
+        A refused connection is not: Redis is down."""
+        for attempt in range(3):
+            try:
+                return await self._reserve(keys=keys, args=args)
+            except redis_errors.TimeoutError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _reserve_locally(self, key: KeyContext, amount: int, rid: str) -> Reservation:
+        """Fail-open policy: per-process counters loaded from the ledger."""
+        assert self._fallback is not None
+        res = await self._fallback.reserve(key, amount, rid)
+        self._fallback_ids.add(rid)
+        self.in_flight += 1
+        return res
+
+    async def _load_missing(self, key: KeyContext, day: str, month: str, need: str) -> None:
+        p, gen = self._p, secrets.token_hex(6)
+        floor = f"{p}av:{key.account_id}"
+        ttl = self._opt.counter_ttl
+        if "a" in need:
+            bal, ver = await snapshots.wallet_counter(self._engine, key.account_id)
+            await self._load(keys=[f"{p}ab:{key.account_id}", floor],
+                             args=["bal", bal, ver, gen, ttl])
+        for flag, window in (("d", day), ("m", month)):
+            if flag in need:
+                spent, ver = await snapshots.key_window_counter(
+                    self._engine, key.account_id, key.key_id, window)
+                await self._load(keys=[f"{p}ks:{key.key_id}:{window}", floor],
+                                 args=["spent", spent, ver, gen, ttl])
+
+    def settle(self, res: Reservation, actual: int) -> int:
+        """Replace the reservation by the actual cost (0 releases it) and return what was
+        charged: at most the reservation (a shared counter cannot check an upstream's
+        over-count against the room left without a round trip). Idempotent, never
+        awaits: the Redis update runs in a task the ledger batch waits for. A settled cost
+        stays held (and heartbeated) until its ledger batch has committed."""
+        if res.done:
+            return 0
+        res.done = True
+        self.in_flight -= 1
+        actual = min(actual, res.amount)
+        if res.id in self._fallback_ids:
+            self._fallback_ids.discard(res.id)
+            assert self._fallback is not None
+            return self._fallback.settle(res, actual)
+        if actual:
+            self._held[res.id] = actual
+        else:
+            self._live.pop(res.id, None)
+        task = asyncio.get_running_loop().create_task(self._settle_remote(res, actual))
+        self._settles[res.id] = task
+        task.add_done_callback(lambda t: self._settles.pop(res.id, None)
+                               if self._settles.get(res.id) is t else None)
+        return actual
+
+    async def _settle_remote(self, res: Reservation, actual: int) -> None:
+        keys = self._keys(res.account_id, res.key_id, res.day, res.month)
+        for attempt in range(3):
+            try:
+                if not await self._settle(keys=keys, args=[res.id, actual]):
+                    log.warning("reservation %s expired before it was settled (heartbeats "
+                                "late or Redis lost it); raise SMARTOKEN_RESERVATION_TTL if "
+                                "this repeats", res.id)
+                return
+            except REDIS_ERRORS:
+                self.redis_ok = False
+                await asyncio.sleep(0.2 * (attempt + 1))
+        # Not applied: the worst case stays held until the batch (or the expiry) releases it.
+
+    def release(self, res: Reservation) -> None:
+        self.settle(res, 0)
+
+    def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
+        """Credits reach Redis through this reserver's own credit poller (``_credits``)."""
+
+    def forget_key(self, key_id: int) -> None:
+        pass
+
+    def snapshot(self, account_id: int) -> tuple[int, int] | None:
+        return None
+
+    # -------------------------------------------------------------- ledger hooks
+
+    async def before_write(self, batch: list[UsageRecord]) -> None:
+        waits = [t for r in batch if (t := self._settles.get(r.id)) is not None]
+        if waits:
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def in_transaction(self, conn: AsyncConnection, batch: list[UsageRecord]) -> None:
+        pass
+
+    async def after_write(self, batch: list[UsageRecord], versions: dict[int, int]) -> None:
+        """The batch committed: release its held costs and bring them into the counters
+        loaded before it, atomically per account. Retried by the heartbeat until it lands."""
+        per_account: dict[int, list[Any]] = defaultdict(list)
+        for r in batch:
+            if r.cost_micro and r.account_id in versions:
+                per_account[r.account_id] += [r.id, r.key_id, r.day, r.month, r.cost_micro]
+        self._batch_seq += 1
+        for account_id, args in per_account.items():
+            done = f"{self._p}done:{self._origin}:{self._batch_seq}:{account_id}"
+            self._unapplied.append((account_id, versions[account_id], done, args))
+        await self._apply_batches()
+
+    async def _apply_batches(self) -> None:
+        async with self._apply_lock:
+            await self._apply_pending()
+
+    async def _apply_pending(self) -> None:
+        while self._unapplied:
+            account_id, version, done, args = self._unapplied[0]
+            await self._after(
+                keys=[f"{self._p}av:{account_id}", done, f"{self._p}res", f"{self._p}resd"],
+                args=[self._p, version, account_id, *args])
+            self._unapplied.pop(0)
+            for rid in args[0::5]:
+                self._live.pop(rid, None)
+                self._held.pop(rid, None)
+
+    # -------------------------------------------------------------- background
+
+    async def start(self) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._redis.set(f"{self._p}epoch", 0, nx=True)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._heartbeat(), name="reservations"),
+                       loop.create_task(self._credits(), name="credits")]
+
+    async def _heartbeat(self) -> None:
+        """Keep this replica's live reservations alive, and release expired ones."""
+        every = self._opt.reservation_ttl / 4
+        while True:
+            await asyncio.sleep(every)
+            try:
+                now = time.time()
+                ttl = self._opt.reservation_ttl
+                args: list[Any] = [self._p, now + ttl, now, ttl / 3 + 0.5, ttl]
+                for rid, res in list(self._live.items()):
+                    amount = self._held.get(rid, res.amount)
+                    args += [rid, f"{res.account_id}|{res.key_id}|{res.day}|{res.month}|"
+                                  f"{amount}"]
+                restored = await self._beat(
+                    keys=[f"{self._p}res", f"{self._p}resd", f"{self._p}epoch"], args=args)
+                if restored:
+                    log.warning("re-registered %d reservations Redis had lost", restored)
+                await self._sweep(keys=[f"{self._p}res", f"{self._p}resd"],
+                                  args=[now, self._p])
+                await self._apply_batches()
+                self.redis_ok = True
+            except REDIS_ERRORS:
+                self.redis_ok = False
+            except Exception:
+                log.warning("reservation heartbeat failed", exc_info=True)
+
+    async def _credits(self) -> None:
+        """Credits and adjustments written to the ledger by anyone (CLI, admin API) drop the
+        account's loaded balance in Redis, which reloads it from the ledger on next use."""
+        seen: set[int] = set()
+        after = await snapshots.top_transaction(self._engine)
+        while True:
+            await asyncio.sleep(CREDIT_POLL)
+            try:
+                for txn_id, account_id, version in await snapshots.credits_since(
+                        self._engine, after):
+                    if txn_id in seen:
+                        continue
+                    await self._invalidate(keys=[f"{self._p}av:{account_id}",
+                                                 f"{self._p}ab:{account_id}"], args=[version])
+                    seen.add(txn_id)
+                    after = max(after, txn_id)
+                if len(seen) > 10_000:
+                    seen = {i for i in seen if i > after - 1000}
+            except Exception:
+                log.warning("credit poller failed; retrying", exc_info=True)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = list(self._settles.values())
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._apply_batches()
+        # Release what is still reserved and not settled (normally nothing after the drain).
+        for rid, res in list(self._live.items()):
+            if rid not in self._held:
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await self._settle_remote(res, 0)

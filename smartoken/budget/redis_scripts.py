@@ -1,0 +1,193 @@
+"""The Lua scripts of the Redis reserver. Each runs atomically inside Redis.
+
+Key layout under the prefix P (A = account id, K = key id, W = a day or month window):
+
+    P:ab:A      hash {bal, ver, gen}    wallet balance loaded from the ledger + batches since
+    P:av:A      string                  highest wallet version a ledger batch announced
+    P:ar:A      string                  sum held by the account's reservations: worst case while
+                                        running, actual cost once settled until its ledger
+                                        batch commits
+    P:ks:K:W    hash {spent, ver, gen}  key spend in window W loaded from the ledger + batches
+    P:kr:K:W    string                  sum held by the key's reservations in window W
+    P:done:O:N  string                  batch N of replica O was applied (AFTER_BATCH retries)
+    P:res       sorted set              reservation id -> deadline (epoch seconds)
+    P:resd      hash                    reservation id -> "A|K|day|month|amount"
+
+Loaded counters (``ab``, ``ks``) expire and are reloaded; reservation sums (``ar``, ``kr``) are
+never reloaded: they only move with reservations, which settle or expire.
+"""
+
+from __future__ import annotations
+
+# KEYS: ab ar ksd krd ksm krm res resd epoch
+# ARGV: amount daily_limit(-1 none) monthly_limit(-1 none) id deadline meta now warm
+# Idempotent per id: a retry after a lost answer does not reserve twice.
+# The epoch key is set when replicas start. If it is gone, Redis lost its data: reservations in
+# flight are unknown until their replicas' heartbeats re-register them, so every reservation is
+# refused ('warming') for ``warm`` seconds (one heartbeat period).
+RESERVE = """
+local now = tonumber(ARGV[7])
+local epoch = redis.call('GET', KEYS[9])
+if not epoch then
+  redis.call('SET', KEYS[9], now + tonumber(ARGV[8]))
+  return {'warming', 0}
+end
+if tonumber(epoch) > now then return {'warming', 0} end
+if redis.call('HEXISTS', KEYS[8], ARGV[4]) == 1 then return {'ok', 0} end  -- a retry
+local amount = tonumber(ARGV[1])
+local need = ''
+if redis.call('EXISTS', KEYS[1]) == 0 then need = need .. 'a' end
+if redis.call('EXISTS', KEYS[3]) == 0 then need = need .. 'd' end
+if redis.call('EXISTS', KEYS[5]) == 0 then need = need .. 'm' end
+if need ~= '' then return {'load', need} end
+local avail = tonumber(redis.call('HGET', KEYS[1], 'bal')) -
+              tonumber(redis.call('GET', KEYS[2]) or '0')
+if amount > avail then return {'wallet', avail} end
+local limits = {{tonumber(ARGV[2]), KEYS[3], KEYS[4], 'daily'},
+                {tonumber(ARGV[3]), KEYS[5], KEYS[6], 'monthly'}}
+for _, l in ipairs(limits) do
+  if l[1] >= 0 then
+    local used = tonumber(redis.call('HGET', l[2], 'spent')) +
+                 tonumber(redis.call('GET', l[3]) or '0')
+    if used + amount > l[1] then return {l[4], used} end
+  end
+end
+redis.call('INCRBY', KEYS[2], amount)
+redis.call('INCRBY', KEYS[4], amount)
+redis.call('INCRBY', KEYS[6], amount)
+redis.call('ZADD', KEYS[7], ARGV[5], ARGV[4])
+redis.call('HSET', KEYS[8], ARGV[4], ARGV[6])
+return {'ok', 0}
+"""
+
+# KEYS: ab ar ksd krd ksm krm res resd
+# ARGV: id actual
+# Turns a live reservation into its actual cost (0 releases it). The settled cost stays held in
+# the reservation sums until the ledger batch that writes it has committed (AFTER_BATCH), so a
+# counter reloaded from the ledger in between can never forget it. Returns 1 if the reservation
+# was still held, 0 if it had expired (swept) or Redis lost it.
+SETTLE = """
+local actual = tonumber(ARGV[2])
+local meta = redis.call('HGET', KEYS[8], ARGV[1])
+if not meta then return 0 end
+local head, amount = string.match(meta, '^(.*|)([^|]+)$')
+local delta = actual - tonumber(amount)
+redis.call('INCRBY', KEYS[2], delta)
+redis.call('INCRBY', KEYS[4], delta)
+redis.call('INCRBY', KEYS[6], delta)
+if actual == 0 then
+  redis.call('ZREM', KEYS[7], ARGV[1])
+  redis.call('HDEL', KEYS[8], ARGV[1])
+else
+  redis.call('HSET', KEYS[8], ARGV[1], head .. actual)
+end
+return 1
+"""
+
+# KEYS: res resd;  ARGV: now prefix
+# Releases reservations whose deadline passed (their replica died or lost Redis for longer
+# than the reservation TTL).
+SWEEP = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 500)
+for _, id in ipairs(ids) do
+  local meta = redis.call('HGET', KEYS[2], id)
+  if meta then
+    local a, k, d, m, amount = string.match(meta, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    redis.call('DECRBY', ARGV[2] .. 'ar:' .. a, amount)
+    redis.call('DECRBY', ARGV[2] .. 'kr:' .. k .. ':' .. d, amount)
+    redis.call('DECRBY', ARGV[2] .. 'kr:' .. k .. ':' .. m, amount)
+    redis.call('HDEL', KEYS[2], id)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+"""
+
+# KEYS: res resd epoch;  ARGV: prefix deadline now warm ttl id1 meta1 id2 meta2 ...
+# A replica's heartbeat: push the deadline of its live reservations. After Redis lost its data
+# (epoch missing, or reset less than ``ttl`` ago) re-register those Redis forgot.
+HEARTBEAT = """
+local now = tonumber(ARGV[3])
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = now + tonumber(ARGV[4])
+  redis.call('SET', KEYS[3], epoch)
+end
+local recent = tonumber(epoch) > now - tonumber(ARGV[5])
+local restored = 0
+for i = 6, #ARGV, 2 do
+  local id, meta = ARGV[i], ARGV[i + 1]
+  if redis.call('ZSCORE', KEYS[1], id) then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+  elseif recent then
+    local a, k, d, m, amount = string.match(meta, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    redis.call('INCRBY', ARGV[1] .. 'ar:' .. a, amount)
+    redis.call('INCRBY', ARGV[1] .. 'kr:' .. k .. ':' .. d, amount)
+    redis.call('INCRBY', ARGV[1] .. 'kr:' .. k .. ':' .. m, amount)
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('HSET', KEYS[2], id, meta)
+    restored = restored + 1
+  end
+end
+return restored
+"""
+
+# KEYS: counter floor;  ARGV: field value version gen ttl
+# Writes a counter loaded from the ledger, unless one exists already, or the snapshot is older
+# than a ledger batch already announced (it would miss that batch's debits): returns 0 then and
+# the caller reads the ledger again.
+LOAD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+local floor = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if tonumber(ARGV[3]) < floor then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'ver', ARGV[3], 'gen', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+# KEYS: floor done res resd;  ARGV: prefix version account id1 key1 day1 month1 cost1 id2 ...
+# After a ledger batch committed with wallet ``version`` (one call per account and batch):
+# release each record's settled reservation, and add its cost to each loaded counter whose
+# snapshot is older than the batch (ver < version); a counter loaded at or after ``version``
+# holds it already. Both in one step, so at any instant each cost is counted exactly once: held
+# as a reservation, or in the counter. The ``done`` key (set once, expiring) makes a retry of
+# the same batch a no-op. The floor moves up to ``version``: older snapshots are refused.
+AFTER_BATCH = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 3600) == false then return 0 end
+local p, version, a = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local function add(counter, field, amount)
+  if redis.call('EXISTS', counter) == 1 and
+     tonumber(redis.call('HGET', counter, 'ver')) < version then
+    redis.call('HINCRBY', counter, field, amount)
+  end
+end
+for i = 4, #ARGV, 5 do
+  local id, k, d, m, cost = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local meta = redis.call('HGET', KEYS[4], id)
+  if meta then
+    local ma, mk, md, mm, amount = string.match(meta,
+      '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    redis.call('DECRBY', p .. 'ar:' .. ma, amount)
+    redis.call('DECRBY', p .. 'kr:' .. mk .. ':' .. md, amount)
+    redis.call('DECRBY', p .. 'kr:' .. mk .. ':' .. mm, amount)
+    redis.call('HDEL', KEYS[4], id)
+    redis.call('ZREM', KEYS[3], id)
+  end
+  add(p .. 'ab:' .. a, 'bal', -tonumber(cost))
+  add(p .. 'ks:' .. k .. ':' .. d, 'spent', tonumber(cost))
+  add(p .. 'ks:' .. k .. ':' .. m, 'spent', tonumber(cost))
+end
+local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if version > floor then redis.call('SET', KEYS[1], version) end
+return 1
+"""
+
+# KEYS: floor balance;  ARGV: version
+# A credit (or adjustment) was committed at wallet ``version`` by someone else: drop the loaded
+# balance so the next request reloads it, and refuse snapshots older than the credit.
+INVALIDATE = """
+local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+"""

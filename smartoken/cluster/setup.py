@@ -1,0 +1,129 @@
+"""Which reserver and which shared layers a gateway process runs with.
+
+    redis_url set             RedisReserver, breakers shared through Redis, change notices over
+                              pub/sub (the database poller stays the fallback)
+    no Redis, workers > 1     SqlReserver: reservations as rows, atomic in the database
+    no Redis, one worker      MemoryReserver: in-process, atomic under asyncio (the default)
+
+``SMARTOKEN_RESERVER`` forces a choice (bench, tests); forcing ``memory`` with several workers
+is refused, as it would lose the no-overspend guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smartoken.auth.keys import KeyContext
+from smartoken.budget.redis_reserver import RedisReserver
+from smartoken.budget.reserver import MemoryReserver, Reservation
+from smartoken.budget.sql_reserver import SqlReserver
+from smartoken.budget.windows import Windows
+from smartoken.cluster import bus
+from smartoken.cluster.options import ClusterOptions
+from smartoken.config import Settings
+from smartoken.ledger.writer import LedgerHooks
+from smartoken.routing.health import HealthBoard
+from smartoken.routing.shared_health import SharedHealthBoard
+
+log = logging.getLogger("smartoken.cluster")
+
+
+class Reserver(Protocol):
+    in_flight: int
+
+    async def reserve(self, key: KeyContext, amount: int,
+                      request_id: str = "") -> Reservation: ...
+
+    def settle(self, res: Reservation, actual: int) -> None: ...
+
+    def release(self, res: Reservation) -> None: ...
+
+    def apply_external(self, txns: list[tuple[int, int, int]]) -> None: ...
+
+
+@dataclass(slots=True)
+class Cluster:
+    mode: str  # memory | sql | redis
+    options: ClusterOptions
+    reserver: Any
+    health: HealthBoard
+    redis: Redis | None = None
+    hooks: LedgerHooks | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self, on_change: Callable[[str], None]) -> None:
+        """Start the shared layers' background tasks; ``on_change`` gets change notices."""
+        if self.redis is None:
+            return
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(
+            bus.listen(self.redis, self.options.prefix, on_change), name="change-listener"))
+        if isinstance(self.health, SharedHealthBoard):
+            self.tasks.append(loop.create_task(self.health.run(), name="shared-breakers"))
+
+    async def announce(self, what: str = "keys") -> None:
+        """Tell the other replicas that configuration changed (no-op without Redis)."""
+        if self.redis is not None:
+            await bus.announce(self.redis, self.options.prefix, what)
+
+
+def choose_mode(settings: Settings, options: ClusterOptions) -> str:
+    if options.reserver is not None:
+        if options.reserver == "redis" and not settings.redis_url:
+            raise ValueError("SMARTOKEN_RESERVER=redis needs redis_url")
+        if options.reserver == "memory" and settings.workers > 1:
+            raise ValueError("the memory reserver cannot guard budgets across several workers")
+        return options.reserver
+    if settings.redis_url:
+        return "redis"
+    return "sql" if settings.workers > 1 else "memory"
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0,
+                          health_check_interval=10, retry_on_timeout=False)
+
+
+@contextlib.asynccontextmanager
+async def scaleout(settings: Settings, engine: AsyncEngine, windows: Windows,
+                   origin: str, memory_ttl: float) -> AsyncIterator[Cluster]:
+    options = ClusterOptions.from_env()
+    mode = choose_mode(settings, options)
+    redis = connect(settings.redis_url) if settings.redis_url else None
+    reserver: Any
+    health: HealthBoard
+    if redis is not None:
+        health = SharedHealthBoard(redis, options.prefix, options.breaker_refresh,
+                                   policy=settings.breaker)
+    else:
+        health = HealthBoard(settings.breaker)
+    if mode == "redis":
+        assert redis is not None
+        reserver = RedisReserver(engine, windows, redis, options, origin)
+    elif mode == "sql":
+        reserver = SqlReserver(engine, windows, origin, options.reservation_ttl)
+    else:
+        reserver = MemoryReserver(engine, windows, memory_ttl)
+    hooks = reserver if mode != "memory" else None
+    cluster = Cluster(mode, options, reserver, health, redis, hooks)
+    log.info("budget reservations: %s", mode)
+    try:
+        if mode != "memory":
+            await reserver.start()
+        yield cluster
+    finally:
+        for task in cluster.tasks:
+            task.cancel()
+        await asyncio.gather(*cluster.tasks, return_exceptions=True)
+        if mode != "memory":
+            await reserver.close()
+        if redis is not None:
+            await redis.aclose()
