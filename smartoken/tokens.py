@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
+import orjson
 import tiktoken
 
 ENCODING = "o200k_base"
@@ -95,12 +96,13 @@ def _images(content: Any) -> int:
     return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
 
 
-def count_messages(messages: list[dict[str, Any]], tools: Any = None) -> int:
-    """Estimate prompt tokens of a chat request, framing included."""
+def message_pieces(messages: list[dict[str, Any]],
+                   tools: Any = None) -> tuple[list[str], int]:
+    """The texts of a chat request that are tokenised, and the framing tokens around them."""
     pieces: list[str] = []
-    total = REPLY_PRIMING
+    framing = REPLY_PRIMING
     for m in messages:
-        total += TOKENS_PER_MESSAGE + IMAGE_TOKENS * _images(m.get("content"))
+        framing += TOKENS_PER_MESSAGE + IMAGE_TOKENS * _images(m.get("content"))
         pieces.extend(_texts(m.get("content")))
         for field in ("name", "role", "reasoning_content"):
             value = m.get(field)
@@ -114,7 +116,11 @@ def count_messages(messages: list[dict[str, Any]], tools: Any = None) -> int:
                     pieces.append(str(fn.get("name", "")))
                     pieces.append(str(fn.get("arguments", "")))
     if tools:
-        import orjson
-
         pieces.append(orjson.dumps(tools).decode())
-    return total + count_text("\n".join(pieces))
+    return pieces, framing
+
+
+def count_messages(messages: list[dict[str, Any]], tools: Any = None) -> int:
+    """Estimate prompt tokens of a chat request, framing included."""
+    pieces, framing = message_pieces(messages, tools)
+    return framing + count_text("\n".join(pieces))

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from smartoken.auth.keys import KeyContext
 from smartoken.budget import redis_scripts as lua
 from smartoken.budget.reserver import MemoryReserver, Reservation
+from smartoken.budget.shared import SharedReserver
 from smartoken.budget.windows import Windows
 from smartoken.cluster.options import ClusterOptions
 from smartoken.errors import BudgetExceeded, BudgetStoreUnavailable, InsufficientBalance
@@ -59,9 +60,10 @@ REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
 CREDIT_POLL = 1.0
 
 
-class RedisReserver:
+class RedisReserver(SharedReserver):
     def __init__(self, engine: AsyncEngine, windows: Windows, redis: Redis,
                  options: ClusterOptions, origin: str) -> None:
+        super().__init__()
         self._engine = engine
         self.windows = windows
         self._redis = redis
@@ -77,14 +79,12 @@ class RedisReserver:
         self._beat = redis.register_script(lua.HEARTBEAT)
         self._live: dict[str, Reservation] = {}  # held in Redis: running, or settled unwritten
         self._held: dict[str, int] = {}  # settled amount of the settled ones
-        self._settles: dict[str, asyncio.Task[None]] = {}
         self._unapplied: list[tuple[int, int, str, list[Any]]] = []  # batches for AFTER_BATCH
         self._batch_seq = 0
         self._apply_lock = asyncio.Lock()
         self._fallback = MemoryReserver(engine, windows) if options.fail_open else None
         self._fallback_ids: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self.in_flight = 0
         self.redis_ok = True
 
     # -------------------------------------------------------------- keys
@@ -205,10 +205,7 @@ class RedisReserver:
             self._held[res.id] = actual
         else:
             self._live.pop(res.id, None)
-        task = asyncio.get_running_loop().create_task(self._settle_remote(res, actual))
-        self._settles[res.id] = task
-        task.add_done_callback(lambda t: self._settles.pop(res.id, None)
-                               if self._settles.get(res.id) is t else None)
+        self._track(res.id, self._settle_remote(res, actual))
         return actual
 
     async def _settle_remote(self, res: Reservation, actual: int) -> None:
@@ -225,24 +222,7 @@ class RedisReserver:
                 await asyncio.sleep(0.2 * (attempt + 1))
         # Not applied: the worst case stays held until the batch (or the expiry) releases it.
 
-    def release(self, res: Reservation) -> None:
-        self.settle(res, 0)
-
-    def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
-        """Credits reach Redis through this reserver's own credit poller (``_credits``)."""
-
-    def forget_key(self, key_id: int) -> None:
-        pass
-
-    def snapshot(self, account_id: int) -> tuple[int, int] | None:
-        return None
-
     # -------------------------------------------------------------- ledger hooks
-
-    async def before_write(self, batch: list[UsageRecord]) -> None:
-        waits = [t for r in batch if (t := self._settles.get(r.id)) is not None]
-        if waits:
-            await asyncio.gather(*waits, return_exceptions=True)
 
     async def in_transaction(self, conn: AsyncConnection, batch: list[UsageRecord]) -> None:
         pass

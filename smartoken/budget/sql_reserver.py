@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from smartoken.auth.keys import KeyContext
 from smartoken.budget.reserver import Reservation
+from smartoken.budget.shared import SharedReserver
 from smartoken.budget.windows import Windows
 from smartoken.errors import BudgetExceeded, InsufficientBalance
 from smartoken.ledger.records import UsageRecord
@@ -61,9 +62,10 @@ def _sum(column, *where):  # type: ignore[no-untyped-def]
     return select(func.coalesce(func.sum(column), 0)).where(*where).scalar_subquery()
 
 
-class SqlReserver:
+class SqlReserver(SharedReserver):
     def __init__(self, engine: AsyncEngine, windows: Windows, origin: str,
                  reservation_ttl: float = 30.0) -> None:
+        super().__init__()
         self._engine = engine
         # PostgreSQL: reservation rows go through their own pool, whose sessions commit without
         # waiting for the WAL flush (reservations are transient; a database crash loses only
@@ -77,9 +79,7 @@ class SqlReserver:
         self.windows = windows
         self._origin = origin[:40]
         self._ttl = reservation_ttl
-        self._settles: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.in_flight = 0
 
     async def reserve(self, key: KeyContext, amount: int,
                       request_id: str = "") -> Reservation:
@@ -175,10 +175,7 @@ class SqlReserver:
         res.done = True
         self.in_flight -= 1
         actual = min(actual, res.amount)
-        task = asyncio.get_running_loop().create_task(self._settle_row(res.id, actual))
-        self._settles[res.id] = task
-        task.add_done_callback(lambda _t: self._settles.pop(res.id, None)
-                               if self._settles.get(res.id) is _t else None)
+        self._track(res.id, self._settle_row(res.id, actual))
         return actual
 
     async def _settle_row(self, rid: str, actual: int) -> None:
@@ -198,24 +195,7 @@ class SqlReserver:
                 await asyncio.sleep(0.2 * (attempt + 1))
         # The row keeps the worst case until the ledger batch deletes it: conservative.
 
-    def release(self, res: Reservation) -> None:
-        self.settle(res, 0)
-
-    def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
-        """Credits are read from the wallet row at every reservation: nothing to do."""
-
-    def forget_key(self, key_id: int) -> None:
-        pass
-
-    def snapshot(self, account_id: int) -> tuple[int, int] | None:
-        return None
-
     # -------------------------------------------------------------- ledger hooks
-
-    async def before_write(self, batch: list[UsageRecord]) -> None:
-        waits = [t for rec in batch if (t := self._settles.get(rec.id)) is not None]
-        if waits:
-            await asyncio.gather(*waits, return_exceptions=True)
 
     async def in_transaction(self, conn: AsyncConnection, batch: list[UsageRecord]) -> None:
         """In the batch's transaction, after it debited the wallets (and so holds their locks):

@@ -43,32 +43,6 @@ class PromptSize(NamedTuple):
     exact: bool
 
 
-def _pieces(messages: list[dict[str, Any]], tools: Any) -> tuple[list[str], int]:
-    """The texts tokens.count_messages counts, and the framing tokens around them."""
-    pieces: list[str] = []
-    framing = tokens.REPLY_PRIMING
-    for m in messages:
-        framing += tokens.TOKENS_PER_MESSAGE + tokens.IMAGE_TOKENS * tokens._images(
-            m.get("content"))
-        pieces.extend(tokens._texts(m.get("content")))
-        for f in ("name", "role", "reasoning_content"):
-            value = m.get(f)
-            if isinstance(value, str):
-                pieces.append(value)
-        calls = m.get("tool_calls")
-        if isinstance(calls, list):
-            for call in calls:
-                fn = call.get("function") if isinstance(call, dict) else None
-                if isinstance(fn, dict):
-                    pieces.append(str(fn.get("name", "")))
-                    pieces.append(str(fn.get("arguments", "")))
-    if tools:
-        import orjson
-
-        pieces.append(orjson.dumps(tools).decode())
-    return pieces, framing
-
-
 def _utf8_len(s: str) -> int:
     return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
 
@@ -97,7 +71,7 @@ def _estimate(pieces: list[str], nbytes: int) -> int:
 
 
 def size_prompt(messages: list[dict[str, Any]], tools: Any = None) -> PromptSize:
-    pieces, framing = _pieces(messages, tools)
+    pieces, framing = tokens.message_pieces(messages, tools)
     nchars = sum(map(len, pieces)) + len(pieces)
     # a character is 1-4 UTF-8 bytes: most prompts are known to be small without encoding
     nbytes = nchars if nchars * 4 < SAMPLE_FROM else sum(map(_utf8_len, pieces)) + len(pieces)

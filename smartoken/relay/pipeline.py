@@ -221,6 +221,23 @@ def _note_failure(state: AppState, call: Call, route: Route, exc: UpstreamError)
                                     retry_after=exc.retry_after)
 
 
+def _attempt_failed(state: AppState, call: Call, route: Route,
+                    exc: UpstreamError) -> UpstreamError:
+    """Note a failed attempt. A non-retryable one (the request itself is bad) ends the
+    request: recorded as rejected and raised to the client as the upstream's 4xx."""
+    _note_failure(state, call, route, exc)
+    if not exc.retryable:
+        _record(state, call, route=route, status="rejected", http=exc.status, usage=None,
+                estimated=False, ttft=None, error=exc.message)
+        raise _client_error(exc) from None
+    return exc
+
+
+def _client_closed(state: AppState, call: Call, route: Route) -> None:
+    _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499, usage=None,
+            estimated=True, ttft=None, error="client closed the request")
+
+
 def _client_error(exc: UpstreamError) -> GatewayError:
     body = exc.body or {}
     status = exc.status if 400 <= exc.status < 500 and exc.status not in (401, 403) else 400
@@ -242,16 +259,10 @@ async def complete(state: AppState, call: Call, operation: str = "complete") -> 
         try:
             resp = await getattr(provider, operation)(upstream_body(call, route))
         except UpstreamError as exc:
-            _note_failure(state, call, route, exc)
-            if not exc.retryable:
-                _record(state, call, route=route, status="rejected", http=exc.status,
-                        usage=None, estimated=False, ttft=None, error=exc.message)
-                raise _client_error(exc) from None
-            last = exc
+            last = _attempt_failed(state, call, route, exc)
             continue
         except BaseException:
-            _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499,
-                    usage=None, estimated=True, ttft=None, error="client closed the request")
+            _client_closed(state, call, route)
             raise
         state.router.health.success(route.id, (time.perf_counter() - t0) * 1000)
         usage = provider.dialect.usage(resp)
@@ -331,17 +342,11 @@ async def open_stream(state: AppState, call: Call) -> tuple[Route, Any, AsyncIte
             continue
         except UpstreamError as exc:
             await it.aclose()
-            _note_failure(state, call, route, exc)
-            if not exc.retryable:
-                _record(state, call, route=route, status="rejected", http=exc.status,
-                        usage=None, estimated=False, ttft=None, error=exc.message)
-                raise _client_error(exc) from None
-            last = exc
+            last = _attempt_failed(state, call, route, exc)
             continue
         except BaseException:
             await it.aclose()
-            _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499,
-                    usage=None, estimated=True, ttft=None, error="client closed the request")
+            _client_closed(state, call, route)
             raise
         return route, provider, it, first
     err = _fail_over_error(call, last)
