@@ -55,6 +55,10 @@ def files_paths() -> JSON:
                   "content": {"application/json": {"schema": ref("FileText")},
                               "*/*": {"schema": {"type": "string",
                                                  "contentMediaType": "*/*"}}}}
+    content = op("downloadFile", KEY, content_ok, (FILES_OFF, 404), params=FILE_ID,
+                 summary="A file's extracted text (file-extract) or original bytes")
+    content["responses"]["500"]["description"] += " (file_content_missing: the stored bytes " \
+        "are gone)"
     return {
         "/v1/files": {
             "get": op("listFiles", KEY, json_body(ref("FileList")), (FILES_OFF,),
@@ -76,9 +80,7 @@ def files_paths() -> JSON:
             "delete": op("deleteFile", KEY, json_body(ref("FileDeleted")), (FILES_OFF, 404),
                          params=FILE_ID),
         },
-        "/v1/files/{file_id}/content": {"get": op(
-            "downloadFile", KEY, content_ok, (FILES_OFF, 404), params=FILE_ID,
-            summary="500 file_content_missing when the stored bytes are gone")},
+        "/v1/files/{file_id}/content": {"get": content},
     }
 
 
