@@ -3,12 +3,15 @@ and the published OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from starlette.routing import Route
 
 from smartoken.app import routes
 from tests.fakes.upstream import FakeUpstream
@@ -92,30 +95,86 @@ def test_cors_when_configured(fake: FakeUpstream, make_gateway: Any) -> None:
 
 
 def _documented(path: str) -> str:
-    return path.replace("{model_id:path}", "{model}")
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # {key_id:int} -> {key_id}
+
+
+def _served() -> set[tuple[str, str]]:
+    """Every (path, method) of the app but the console (``/``, ``/console…``)."""
+    out: set[tuple[str, str]] = set()
+    for r in routes():
+        path = getattr(r, "path", "")
+        if path == "/" or path.startswith("/console"):
+            continue
+        assert isinstance(r, Route), path  # a Mount outside the console would go unchecked
+        out |= {(_documented(path), m.lower()) for m in r.methods or () if m != "HEAD"}
+    return out
+
+
+def _check_body(doc: dict[str, Any], operation: dict[str, Any], r: httpx.Response) -> None:
+    """A JSON answer must match the schema documented for its status."""
+    if not r.headers.get("content-type", "").startswith("application/json"):
+        return
+    content = operation["responses"][str(r.status_code)].get("content", {})
+    assert "application/json" in content, (operation["operationId"], r.status_code)
+    schema = {**content["application/json"]["schema"], "components": doc["components"]}
+    Draft202012Validator(schema).validate(r.json())
 
 
 def test_openapi_document_is_valid_and_matches_the_routes(fake: FakeUpstream,
                                                           make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake))
-    doc = httpx.get(gw.base_url + "/openapi.json", timeout=15).json()
+    # Calls without a credential fail authentication: keep the per-address limit out of it.
+    gw: Gateway = make_gateway(fake_config(fake, auth_failures_per_minute=100_000))
+    r = httpx.get(gw.base_url + "/openapi.json", timeout=15)
+    assert r.status_code == 200
+    doc = r.json()
     assert doc["openapi"].startswith("3.1")
     validate(doc)
-    served = {(_documented(r.path), m.lower()) for r in routes() for m in (r.methods or ())
-              if m != "HEAD" and (r.path.startswith(("/v1/", "/admin/providers")))}
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
-    missing = served - documented
-    assert not missing, f"routes missing from /openapi.json: {sorted(missing)}"
-    key = gw.key(credit="1")
-    auth = {"authorization": f"Bearer {key}"}
+    served = _served()
+    assert ("/v1/files/{file_id}/content", "get") in served and len(served) > 40
+    undocumented = served - documented
+    assert not undocumented, f"routes missing from /openapi.json: {sorted(undocumented)}"
+    assert documented <= served, f"documented but not served: {sorted(documented - served)}"
+    user = gw.key("app", credit="1")
+    scoped = gw.key("app", rpm=100_000)  # a restricted key may not manage keys
+    gw.account("ops", role="admin")
+    admin = gw.key("ops")
+    up = httpx.post(gw.base_url + "/v1/files", headers={"authorization": f"Bearer {user}"},
+                    files={"file": ("notes.txt", b"hello", "text/plain")},
+                    data={"purpose": "file-extract"}, timeout=15)
+    assert up.status_code == 200, up.text
+    spare = gw.key("app")  # revoked by the loop; the keys it calls with stay valid
+    real = {"model_id": "kimi-k2", "name": "nope", "file_id": up.json()["id"],
+            "account_id": str(gw.account("app")), "key_id": str(gw.key_ids[spare])}
+    missing = {"model_id": "no-such-model", "name": "nope", "file_id": "file-nope",
+               "account_id": "999999", "key_id": "999999"}
+    calls = _call_every_operation(gw.base_url, doc, real, [user, scoped, admin]) | \
+        _call_every_operation(gw.base_url, doc, missing, [user, scoped, admin])
+    seen = {status for _, _, status in calls}
+    assert {200, 201, 400, 401, 403, 404} <= seen, seen  # the calls reached the handlers
+    assert {s for p, k, s in calls if p.startswith("/admin/") and k == user} == {403}
+    assert {200, 400, 404} <= {s for p, k, s in calls if p.startswith("/admin/") and k == admin}
+
+
+def _call_every_operation(base_url: str, doc: dict[str, Any], values: dict[str, str],
+                          keys: list[str]) -> set[tuple[str, str | None, int]]:
+    """Call each documented operation with ``{}`` as each key and without one; every answer
+    must have a documented status, and a JSON answer its documented schema."""
+    calls: set[tuple[str, str | None, int]] = set()
     for path, ops in doc["paths"].items():
-        url = gw.base_url + path.replace("{model}", "kimi-k2").replace("{name}", "nope")
-        for method in ops:
-            r = httpx.request(method, url, headers=auth, json={}, timeout=15)
-            assert r.status_code != 405, (method, path)
-            if r.status_code == 404:
-                assert r.json()["error"]["code"] != "not_found", (method, path)  # route exists
-            assert str(r.status_code) in ops[method]["responses"], (method, path, r.status_code)
+        url = base_url + re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+        for method, operation in ops.items():
+            for key in [*keys, None] if operation["security"] else [None]:
+                auth = {"authorization": f"Bearer {key}"} if key else {}
+                r = httpx.request(method, url, headers=auth, json={}, timeout=15)
+                assert r.status_code != 405, (method, path)
+                if r.status_code == 404:  # the route exists; the object does not
+                    assert r.json()["error"]["code"] != "not_found", (method, path)
+                assert str(r.status_code) in operation["responses"], \
+                    (method, path, r.status_code, r.text[:200])
+                _check_body(doc, operation, r)
+                calls.add((path, key, r.status_code))
+    return calls
 
 
 def test_sdk_still_works_through_the_edge(fake: FakeUpstream, make_gateway: Any) -> None:
