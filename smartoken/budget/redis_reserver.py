@@ -194,13 +194,14 @@ class RedisReserver(SharedReserver):
         stays held (and heartbeated) until its ledger batch has committed."""
         if res.done:
             return 0
+        if res.id in self._fallback_ids:  # reserved while Redis was down (fail-open)
+            self._fallback_ids.discard(res.id)
+            self.in_flight -= 1
+            assert self._fallback is not None
+            return self._fallback.settle(res, actual)
         res.done = True
         self.in_flight -= 1
         actual = min(actual, res.amount)
-        if res.id in self._fallback_ids:
-            self._fallback_ids.discard(res.id)
-            assert self._fallback is not None
-            return self._fallback.settle(res, actual)
         if actual:
             self._held[res.id] = actual
         else:
