@@ -16,6 +16,7 @@ from smartoken.catalog.builtin import builtin_catalog
 from smartoken.relay.pipeline import PROMPT_HEADROOM_ADD, PROMPT_HEADROOM_DEN, PROMPT_HEADROOM_NUM
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
+from tests.moneykit import assert_ledger_balances
 
 PRICE = builtin_catalog().models["kimi-k2"].price
 MESSAGES = [{"role": "user", "content": "Say something about scale-out."}]
@@ -84,23 +85,16 @@ def codes(results: list[Any]) -> dict[str, int]:
 
 
 def assert_ledger_consistent(gw: Gateway, account_id: int, credited: int) -> int:
-    """The ledger of record: one debit per billed usage record, same amounts, and the wallet
-    balance equal to credits minus debits, to the micro-dollar. Returns the total spend."""
-    [u] = gw.sql("SELECT COALESCE(SUM(cost_micro), 0) AS s, COUNT(*) AS n FROM usage_records "
-                 "WHERE account_id = :a", a=account_id)
-    [d] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s, COUNT(*) AS n "
-                 "FROM wallet_transactions WHERE account_id = :a AND kind = 'debit'",
-                 a=account_id)
-    [billed] = gw.sql("SELECT COUNT(*) AS n FROM usage_records WHERE account_id = :a "
-                      "AND cost_micro > 0", a=account_id)
-    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
+    """The ledger of record: every check of ``assert_ledger_balances``, each billed usage record
+    matched by its own debit of the same amount, and the wallet equal to what was credited
+    minus what was spent, to the micro-dollar. Returns the total spend."""
+    ledger = assert_ledger_balances(gw, account_id)
     unmatched = gw.sql("SELECT u.id FROM usage_records u LEFT JOIN wallet_transactions t "
                        "ON t.request_id = u.id WHERE u.account_id = :a AND u.cost_micro > 0 "
                        "AND (t.id IS NULL OR t.amount_micro != -u.cost_micro)", a=account_id)
     assert unmatched == []
-    assert int(d["s"]) == -int(u["s"]) and int(d["n"]) == int(billed["n"])
-    assert int(w["balance_micro"]) == credited + int(d["s"])
-    return int(u["s"])
+    assert ledger["balance"] == credited - ledger["spent"]
+    return ledger["spent"]
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
