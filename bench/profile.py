@@ -20,13 +20,17 @@ from bench import procs, wrk
 from bench.run import ROOT, Target, body
 
 
-def summarise(collapsed: Path, top: int) -> str:
+def summarise(collapsed: Path, top: int, main_only: bool = True) -> str:
     self_t: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         count = int(n)
+        if stack.startswith("thread ("):  # recorded with --threads: keep the event loop only
+            _, _, stack = stack.partition(";")
+            if main_only and "_run_module_as_main" not in stack:
+                continue
         frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1]
                   if " (" in f else f for f in stack.split(";")]
         total += count
@@ -47,7 +51,9 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--top", type=int, default=45)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument("--native", action="store_true", help="include C frames (py-spy --native)")
     a = p.parse_args()
+    NB = ["--native"] if a.native else ["--nonblocking"]
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     tmp = Path(tempfile.mkdtemp(prefix="smartoken-profile-"))
     fast = procs.Fake(ROOT, tmp / "fake.log")
@@ -61,7 +67,7 @@ def main() -> int:
         out = tmp / "stacks.txt"
         rec = subprocess.Popen([spy, "record", "--pid", str(gw.proc.pid), "--format", "raw",
                                 "--rate", str(a.rate), "--duration", str(int(a.seconds)),
-                                "--nonblocking", "--output", str(out)],
+                                *NB, "--threads", "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         th = threading.Thread(target=lambda: wrk.run(
             t.url, body(t, a.stream), connections=a.connections, seconds=a.seconds, key=key))
