@@ -146,9 +146,11 @@ def gateway_config(fast: Fake, slow: Fake | None, paced: Fake | None = None) -> 
 
 def start_gateway(tmp: Path, root: Path, config: dict[str, Any]) -> tuple[Gateway, str]:
     """A real ``smartoken serve`` (one worker) running the code in ``root``, and a key whose
-    wallet holds plenty of credit."""
+    wallet holds plenty of credit. It logs at the product's default level (``info``: one JSON
+    access line per request, to a file), so the CPU measured includes the access log."""
     tmp.mkdir(parents=True, exist_ok=True)
-    gw = Gateway(tmp, config, env={"PYTHONPATH": str(root)})
+    gw = Gateway(tmp, config, env={"PYTHONPATH": str(root)},
+                 log_level=os.environ.get("BENCH_LOG_LEVEL", "info"))
     key = gw.key(account="bench", credit="1000000")
     gw.start(timeout=60)
     return gw, key
