@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.harness import Gateway, free_port
+from tests.harness import ROOT, Gateway, free_port
 
 TICKS = os.sysconf("SC_CLK_TCK")
 MODEL = "bench-fast"
@@ -151,9 +151,25 @@ def start_gateway(tmp: Path, root: Path, config: dict[str, Any]) -> tuple[Gatewa
     tmp.mkdir(parents=True, exist_ok=True)
     gw = Gateway(tmp, config, env={"PYTHONPATH": str(root)},
                  log_level=os.environ.get("BENCH_LOG_LEVEL", "info"))
-    key = gw.key(account="bench", credit="1000000")
+    if root.resolve() == ROOT:
+        key = gw.key(account="bench", credit="1000000")
+    else:  # another checkout (--compare): its own code migrates its database and makes the key
+        key = subprocess.run(
+            [sys.executable, "-c", _KEY_SNIPPET, str(tmp), gw.database_url],
+            env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, check=True,
+            capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
     gw.start(timeout=60)
     return gw, key
+
+
+_KEY_SNIPPET = """
+import sys
+from pathlib import Path
+from tests.harness import Gateway
+gw = Gateway(Path(sys.argv[1]))
+gw.database_url = sys.argv[2]
+print(gw.key(account="bench", credit="1000000"))
+"""
 
 
 class LiteLLM:

@@ -142,7 +142,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         windows = Windows(settings.tz, clock_from_env(os.environ))
         async with scaleout(settings, engine, windows, origin,
                             reservation_ttl(settings)) as cluster, \
-                aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+                aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                      cookie_jar=aiohttp.DummyCookieJar()) as session:
             health = cluster.health
             ledger = LedgerWriter(engine, origin, hooks=cluster.hooks)
             state = AppState(

@@ -13,16 +13,24 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from operator import attrgetter
 from typing import Protocol
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from smartoken.ledger.records import UsageRecord
+from smartoken.ledger.records import ROW_FIELDS, UsageRecord
+from smartoken.store.bulk import BulkInsert
 from smartoken.store.repo import now
 from smartoken.store.schema import usage_records, wallet_transactions, wallets
 
 log = logging.getLogger("smartoken.ledger")
+# A record's values in the table's column order (the INSERT's order: nothing to reorder).
+_USAGE_COLUMNS = [c.name for c in usage_records.c if c.name in ROW_FIELDS]
+_usage_values = attrgetter(*_USAGE_COLUMNS)
+USAGE_ROWS = BulkInsert(usage_records, _USAGE_COLUMNS)
+DEBIT_ROWS = BulkInsert(wallet_transactions, ("account_id", "kind", "amount_micro", "request_id",
+                                              "actor", "reason", "origin", "created_at"))
 
 
 class LedgerHooks(Protocol):
@@ -99,22 +107,20 @@ class LedgerWriter:
 
     async def _write(self, batch: list[UsageRecord]) -> None:
         ts = now()
-        debits = [
-            {"account_id": r.account_id, "kind": "debit", "amount_micro": -r.cost_micro,
-             "request_id": r.id, "actor": "gateway", "reason": f"usage {r.requested_model}",
-             "origin": self._origin, "created_at": ts}
-            for r in batch if r.cost_micro
-        ]
+        origin = self._origin
+        debits = [(r.account_id, "debit", -r.cost_micro, r.id, "gateway",
+                   f"usage {r.requested_model}", origin, ts)
+                  for r in batch if r.cost_micro]
         per_account: dict[int, int] = defaultdict(int)
         for d in debits:
-            per_account[d["account_id"]] += d["amount_micro"]
+            per_account[d[0]] += d[2]
         if self._hooks is not None:
             await self._hooks.before_write(batch)
         versions: dict[int, int] = {}
         async with self._engine.begin() as conn:
-            await conn.execute(insert(usage_records), [r.row() for r in batch])
+            await USAGE_ROWS.run(conn, [_usage_values(r) for r in batch])
             if debits:
-                await conn.execute(insert(wallet_transactions), debits)
+                await DEBIT_ROWS.run(conn, debits)
                 for account_id, amount in sorted(per_account.items()):  # lock order
                     version = await conn.scalar(
                         update(wallets).where(wallets.c.account_id == account_id)

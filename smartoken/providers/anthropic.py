@@ -9,6 +9,7 @@ from contextlib import aclosing
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from smartoken.config import ProviderConfig
 from smartoken.providers.base import JSON, UpstreamError
@@ -21,7 +22,7 @@ class AnthropicProvider(OpenAICompatProvider):
     def __init__(self, config: ProviderConfig, session: aiohttp.ClientSession,
                  dialect_: Dialect) -> None:
         super().__init__(config, session, dialect_)
-        self._chat_url = config.base_url + "/messages"
+        self._chat_url = URL(config.base_url + "/messages")
         self._headers.pop("Authorization", None)
         if config.api_key:
             self._headers["x-api-key"] = config.api_key

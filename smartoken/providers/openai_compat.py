@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from smartoken.config import ProviderConfig
 from smartoken.providers.base import JSON, UpstreamError
@@ -35,8 +36,9 @@ class OpenAICompatProvider:
         self.config = config
         self.dialect = dialect
         self._session = session
-        self._chat_url = config.base_url + "/chat/completions"
-        self._embed_url = config.base_url + "/embeddings"
+        # Parsed once: aiohttp parses a string URL on every request.
+        self._chat_url = URL(config.base_url + "/chat/completions")
+        self._embed_url = URL(config.base_url + "/embeddings")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
@@ -50,7 +52,7 @@ class OpenAICompatProvider:
         key = self.config.api_key
         return raw.replace(key.encode(), b"***") if key and len(key) >= 6 else raw
 
-    async def _post(self, url: str, body: JSON, timer: IdleTimer) -> aiohttp.ClientResponse:
+    async def _post(self, url: URL, body: JSON, timer: IdleTimer) -> aiohttp.ClientResponse:
         t = self.config.timeouts
         timer.start_read(t.first_byte)
         try:
@@ -117,7 +119,7 @@ class OpenAICompatProvider:
             raise self.dialect.error(500, self._scrub(raw), None)
         return data
 
-    async def _unary(self, url: str, body: JSON) -> JSON:
+    async def _unary(self, url: URL, body: JSON) -> JSON:
         timer = IdleTimer(self.config.timeouts.first_byte)
         try:
             return await self._read_json(await self._post(url, body, timer), timer)
@@ -131,7 +133,7 @@ class OpenAICompatProvider:
     async def embed(self, body: JSON) -> JSON:
         return await self._unary(self._embed_url, body)
 
-    async def sse(self, url: str, body: JSON) -> AsyncIterator[bytes]:
+    async def sse(self, url: URL, body: JSON) -> AsyncIterator[bytes]:
         """POST ``body`` and yield the payload of each server-sent event as it arrives.
 
         A gap longer than the idle timeout, a broken connection or a malformed answer become

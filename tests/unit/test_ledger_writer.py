@@ -10,14 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken.auth.keys import generate_key
-from smartoken.ledger.records import UsageRecord
+from smartoken.ledger.records import ROW_FIELDS, UsageRecord
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.store import repo
 from smartoken.store.db import make_engine, migrate
 from smartoken.store.money_repo import ledger_sum
+from smartoken.store.schema import usage_records, wallet_transactions
+from tests.services import pg_url  # noqa: F401  (fixture)
 
 CREDIT = 10_000_000
 pytestmark = pytest.mark.anyio
@@ -39,9 +42,16 @@ class CountingWriter(LedgerWriter):
         self.batches.append(len(batch))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("pg_url"))  # a fresh database, dropped afterwards
+
+
 @pytest.fixture
-async def ledger_db(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, int, int]]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+async def ledger_db(db_url: str) -> AsyncIterator[tuple[AsyncEngine, int, int]]:
+    engine = make_engine(db_url)
     await migrate(engine)
     account = await repo.create_account(engine, "acct-" + secrets.token_hex(3))
     await repo.credit_wallet(engine, account, CREDIT)
@@ -96,3 +106,44 @@ async def test_a_full_batch_is_written_before_the_interval(
     await writer.close()
     assert writer.written == 120
     assert await repo.wallet_balance(engine, account) == CREDIT - 120
+
+
+async def test_every_field_reads_back_as_written(
+        ledger_db: tuple[AsyncEngine, int, int]) -> None:
+    """The ledger inserts rows straight to the driver (store/bulk.py): each column, times and
+    booleans included, must read back through SQLAlchemy as the record held it."""
+    engine, account, key = ledger_db
+    rec = UsageRecord(
+        id="req-" + secrets.token_hex(8), created_at=datetime(2026, 11, 22, 3, 4, 5, 678901,
+                                                              tzinfo=UTC),
+        account_id=account, key_id=key, requested_model="kimi-k2", model="kimi-k2-fallback",
+        day="2026-11-22", month="2026-11", stream=True, route="kimi-k2:p/u", provider="p",
+        upstream_model="u", status="partial", http_status=200, prompt_tokens=11,
+        completion_tokens=22, cached_tokens=3, reasoning_tokens=4, usage_estimated=True,
+        latency_ms=55, ttft_ms=7, cost_micro=1234, attempts='[{"route": "x"}]', error="cut")
+    free = record(account, key, 0)  # costs nothing: a usage row and no debit
+    writer = LedgerWriter(engine, "gw-test")
+    writer.record(rec)
+    writer.record(free)
+    await writer.close()
+    async with engine.connect() as conn:
+        rows = {r["id"]: dict(r) for r in (await conn.execute(select(usage_records)))
+                .mappings()}
+        debits = [dict(r) for r in (await conn.execute(
+            select(wallet_transactions).where(wallet_transactions.c.kind == "debit")))
+            .mappings()]
+        if engine.dialect.name == "sqlite":  # stored as SQLAlchemy stores it (range queries)
+            raw = (await conn.exec_driver_sql(
+                "SELECT created_at FROM usage_records WHERE id = ?", (rec.id,))).scalar()
+            assert raw == "2026-11-22 03:04:05.678901"
+    got = rows[rec.id]
+    assert got["created_at"].replace(tzinfo=UTC) == rec.created_at
+    for name in ROW_FIELDS:
+        if name != "created_at":
+            assert got[name] == getattr(rec, name), name
+    assert rows[free.id]["cost_micro"] == 0 and rows[free.id]["stream"] is False
+    [debit] = debits
+    assert debit["request_id"] == rec.id and debit["amount_micro"] == -1234
+    assert debit["account_id"] == account and debit["origin"] == "gw-test"
+    assert debit["reason"] == "usage kimi-k2" and debit["actor"] == "gateway"
+    assert await repo.wallet_balance(engine, account) == CREDIT - 1234
