@@ -12,12 +12,11 @@ import collections
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
-from bench import procs, wrk
-from bench.run import ROOT, Target, body
+from bench import wrk
+from bench.run import body, single_gateway
 
 
 def summarise(collapsed: Path, top: int, main_only: bool = True) -> str:
@@ -55,31 +54,20 @@ def main() -> int:
     a = p.parse_args()
     NB = ["--native"] if a.native else ["--nonblocking"]
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    tmp = Path(tempfile.mkdtemp(prefix="smartoken-profile-"))
-    fast = procs.Fake(ROOT, tmp / "fake.log")
-    gw = None
-    try:
-        gw, key = procs.start_gateway(tmp / "gw", ROOT, procs.gateway_config(fast, None))
-        assert gw.proc is not None
-        url = gw.base_url + "/v1/chat/completions"
-        t = Target("gateway", url, gw.proc.pid, url, key)
-        wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=1, key=key)
+    with single_gateway("smartoken-profile-") as (t, tmp):
+        wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=1, key=t.key)
         out = tmp / "stacks.txt"
-        rec = subprocess.Popen([spy, "record", "--pid", str(gw.proc.pid), "--format", "raw",
+        rec = subprocess.Popen([spy, "record", "--pid", str(t.pid), "--format", "raw",
                                 "--rate", str(a.rate), "--duration", str(int(a.seconds)),
                                 *NB, "--threads", "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         th = threading.Thread(target=lambda: wrk.run(
-            t.url, body(t, a.stream), connections=a.connections, seconds=a.seconds, key=key))
+            t.url, body(t, a.stream), connections=a.connections, seconds=a.seconds, key=t.key))
         th.start()
         rec.wait()
         th.join()
         print(summarise(out, a.top))
         print(f"\ncollapsed stacks: {out}")
-    finally:
-        if gw is not None:
-            gw.stop()
-        fast.stop()
     return 0
 
 

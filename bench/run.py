@@ -13,10 +13,12 @@ optimisation, same run); ``--litellm VENV`` adds LiteLLM's proxy from that virtu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,24 @@ def body(target: Target, stream: bool, paced: bool = False) -> bytes:
 SCENARIOS = [("non-stream c=1", False, 1, False), ("non-stream c=32", False, 32, False),
              ("stream c=1", True, 1, False), ("stream c=32", True, 32, False),
              ("stream paced c=1", True, 1, True)]
+
+
+@contextlib.contextmanager
+def single_gateway(prefix: str) -> Iterator[tuple[Target, Path]]:
+    """One fake upstream and one gateway running this checkout, for the diagnostics
+    (``bench.threads``, ``bench.profile``): the target and a scratch folder."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    fast = procs.Fake(ROOT, tmp / "fake.log")
+    gw = None
+    try:
+        gw, key = procs.start_gateway(tmp / "gw", ROOT, procs.gateway_config(fast, None))
+        assert gw.proc is not None
+        url = gw.base_url + "/v1/chat/completions"
+        yield Target("gateway", url, gw.proc.pid, url, key), tmp
+    finally:
+        if gw is not None:
+            gw.stop()
+        fast.stop()
 
 
 def measure(t: Target, scenario: str, stream: bool, conns: int, seconds: float,

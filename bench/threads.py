@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import tempfile
-from pathlib import Path
 
 from bench import procs, wrk
-from bench.run import ROOT, Target, body
+from bench.run import body, single_gateway
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -41,32 +39,21 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--connections", type=int, default=1)
     a = p.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="smartoken-threads-"))
-    fast = procs.Fake(ROOT, tmp / "fake.log")
-    gw = None
-    try:
-        gw, key = procs.start_gateway(tmp / "gw", ROOT, procs.gateway_config(fast, None))
-        assert gw.proc is not None
-        url = gw.base_url + "/v1/chat/completions"
-        t = Target("gateway", url, gw.proc.pid, url, key)
-        wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=2, key=key)
-        before = thread_cpu(gw.proc.pid)
+    with single_gateway("smartoken-threads-") as (t, _):
+        wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=2, key=t.key)
+        before = thread_cpu(t.pid)
         r = wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=a.seconds,
-                    key=key)
-        after = thread_cpu(gw.proc.pid)
-        n = max(r.requests, 1)
-        print(f"{r.requests} requests, {r.rps:.0f} req/s, p50 {r.p50_ms:.2f} ms")
-        total = 0.0
-        for name in sorted(after, key=lambda k: before.get(k, 0) - after[k]):
-            ms = (after[name] - before.get(name, 0)) * 1000 / n
-            total += ms
-            if ms:
-                print(f"  {ms:7.3f} ms/req  {name}")
-        print(f"  {total:7.3f} ms/req  total")
-    finally:
-        if gw is not None:
-            gw.stop()
-        fast.stop()
+                    key=t.key)
+        after = thread_cpu(t.pid)
+    n = max(r.requests, 1)
+    print(f"{r.requests} requests, {r.rps:.0f} req/s, p50 {r.p50_ms:.2f} ms")
+    total = 0.0
+    for name in sorted(after, key=lambda k: before.get(k, 0) - after[k]):
+        ms = (after[name] - before.get(name, 0)) * 1000 / n
+        total += ms
+        if ms:
+            print(f"  {ms:7.3f} ms/req  {name}")
+    print(f"  {total:7.3f} ms/req  total")
     return 0
 
 

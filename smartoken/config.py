@@ -103,6 +103,7 @@ class Settings:
     auth_failures_per_minute: int = 20
     shutdown_grace_s: float = 30.0
     shutdown_delay_s: float = 0.0
+    ledger_flush_s: float = 0.25  # how often the batched ledger writer commits
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -261,7 +262,7 @@ def _files(raw: Any, source: str) -> FileLimits:
 
 
 OPS_KEYS = ("cors_origins", "max_header_kb", "auth_failures_per_minute", "shutdown_grace_s",
-            "shutdown_delay_s")
+            "shutdown_delay_s", "ledger_flush_ms")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -269,6 +270,12 @@ def _seconds(value: Any, source: str, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
         raise ConfigError(source, key, f"must be a number of seconds in 0..3600, got {value!r}")
     return float(value)
+
+
+def _flush_ms(value: Any, source: str) -> int:
+    if _int(value, source, "ledger_flush_ms", 10) > 60_000:
+        raise ConfigError(source, "ledger_flush_ms", f"must be at most 60000, got {value!r}")
+    return int(value)
 
 
 def _ops(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str, Any]:
@@ -295,6 +302,7 @@ def _ops(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str,
                                      "shutdown_grace_s"),
         "shutdown_delay_s": _seconds(data.get("shutdown_delay_s", 0), source,
                                      "shutdown_delay_s"),
+        "ledger_flush_s": _flush_ms(data.get("ledger_flush_ms", 250), source) / 1000,
         "secret_keys": tuple(k.strip() for k in raw_keys.split(",") if k.strip()),
     }
 

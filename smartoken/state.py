@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,7 @@ from smartoken.catalog.model import Catalog
 from smartoken.cluster.setup import Cluster, Reserver, scaleout
 from smartoken.config import Settings
 from smartoken.files.service import Files
+from smartoken.ledger.journal import Journal
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.live_providers import follow as follow_stored
 from smartoken.metrics import Metrics
@@ -79,6 +81,15 @@ def reservation_ttl(settings: Settings) -> float:
     """Longer than any request may run: the longest upstream total timeout, plus margin."""
     longest = max((p.timeouts.total for p in settings.providers.values()), default=600.0)
     return max(RESERVATION_TTL, longest + 300.0)
+
+
+def open_journal(folder: Path, origin: str) -> Journal | None:
+    try:
+        return Journal(folder, origin)
+    except OSError as exc:  # a read-only data folder: serve, without the crash journal
+        log.warning("ledger journal unavailable in %s (%s); a killed process loses up to one "
+                    "flush interval of usage records", folder, exc)
+        return None
 
 
 async def _poll_changes(state: AppState) -> None:
@@ -145,7 +156,15 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                       cookie_jar=aiohttp.DummyCookieJar()) as session:
             health = cluster.health
-            ledger = LedgerWriter(engine, origin, hooks=cluster.hooks)
+            # The crash journal goes with the in-process reserver (one worker): the shared
+            # reservers hold settled costs until their batch commits (see ledger/journal.py).
+            journal_dir = settings.data_dir / "journal"
+            memory = isinstance(cluster.reserver, MemoryReserver)
+            ledger = LedgerWriter(engine, origin, interval=settings.ledger_flush_s,
+                                  hooks=cluster.hooks,
+                                  journal=open_journal(journal_dir, origin) if memory else None)
+            if memory:
+                await ledger.recover(journal_dir)
             state = AppState(
                 settings=settings,
                 engine=engine,

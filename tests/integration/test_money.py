@@ -283,6 +283,38 @@ def test_sigkill_in_flight_then_restart_balances(fake: FakeUpstream,
     assert ledger["spent"] == 10 * W and ledger["balance"] == 1_000_000 - 10 * W
 
 
+def test_sigkill_after_answers_loses_no_record(fake: FakeUpstream, make_gateway: Any) -> None:
+    """Answered requests whose records were still queued when the process was killed are
+    written by the next start from the crash journal (ledger/journal.py): billed once."""
+    fake.set(usage=exact_usage())
+    # A flush interval of a minute: every record is still queued when the kill comes.
+    gw = make_gateway(_config(fake, ledger_flush_ms=60_000), env=_env())
+    admin = AdminAPI(gw)
+    aid = admin.account("journaled", credit="1")
+    key, kid = admin.key(aid)
+    results = asyncio.run(_burst(gw, key, 12))  # six streamed, six not
+    assert results == ["ok"] * 12
+    journal = gw.data_dir / "journal"
+    assert sum(len(p.read_bytes().splitlines()) for p in journal.glob("*.jsonl")) == 12
+    gw.kill()
+    assert gw.proc is not None and gw.proc.returncode == -9
+    assert gw.usage(key_id=kid) == []  # nothing had reached the database
+
+    gw.start()  # the next start writes them before it serves
+    recs = gw.usage(key_id=kid)
+    assert len(recs) == 12 and {r["stream"] for r in recs} == {True, False}
+    assert all(r["cost_micro"] == W and r["status"] == "ok" for r in recs)
+    ledger = assert_ledger_balances(gw, aid)
+    assert ledger["spent"] == 12 * W and ledger["balance"] == 1_000_000 - 12 * W
+    assert all(p.stat().st_size == 0 for p in journal.glob("*.jsonl"))  # old segments gone
+    # The restarted process bills on: its counters were loaded after the recovery.
+    assert asyncio.run(_burst(gw, key, 2)) == ["ok", "ok"]
+    assert gw.stop() == 0
+    assert list(journal.iterdir()) == []  # a clean stop leaves no journal behind
+    ledger = assert_ledger_balances(gw, aid)
+    assert ledger["spent"] == 14 * W and ledger["records"] == 14
+
+
 # ---------------------------------------------------------------- windows
 
 

@@ -4,6 +4,7 @@ steady load (not one after another), and nothing queued is lost at close."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken.auth.keys import generate_key
+from smartoken.ledger import journal
+from smartoken.ledger.journal import Journal
 from smartoken.ledger.records import ROW_FIELDS, UsageRecord
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.store import repo
@@ -147,3 +150,56 @@ async def test_every_field_reads_back_as_written(
     assert debit["account_id"] == account and debit["origin"] == "gw-test"
     assert debit["reason"] == "usage kimi-k2" and debit["actor"] == "gateway"
     assert await repo.wallet_balance(engine, account) == CREDIT - 1234
+
+
+# ---------------------------------------------------------------- the crash journal
+
+
+def test_journal_segments_rotate_and_go_when_committed(tmp_path: Path) -> None:
+    j = Journal(tmp_path, "gw-a")
+    for _ in range(3):
+        j.append(record(1, 1, 5))
+    j.rotate()  # a flush takes those three
+    for _ in range(2):
+        j.append(record(1, 1, 5))
+    assert len(list(tmp_path.glob("gw-a.*.jsonl"))) == 2 and j.pending == 5
+    j.written(2)  # a partial batch: the first segment still holds one uncommitted record
+    assert len(list(tmp_path.glob("gw-a.*.jsonl"))) == 2 and j.pending == 3
+    j.written(1)
+    assert len(list(tmp_path.glob("gw-a.*.jsonl"))) == 1 and j.pending == 2
+    assert journal.orphans(tmp_path) == []  # alive: its lock is held
+    j.close()  # two records never committed: their segment and the lock stay for recovery
+    [orphan] = journal.orphans(tmp_path)
+    assert len(orphan.records()) == 2
+    orphan.release(delete=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_recovery_writes_only_what_is_missing(
+        ledger_db: tuple[AsyncEngine, int, int], tmp_path: Path) -> None:
+    """A dead process's journal: one record it had committed (its segment was not deleted
+    yet), two it had not, and a line cut by the kill. Recovery bills the two, once."""
+    engine, account, key = ledger_db
+    folder = tmp_path / "journal"
+    committed, lost1, lost2 = (record(account, key, 7) for _ in range(3))
+    first = LedgerWriter(engine, "gw-dead")
+    first.record(committed)
+    await first.flush()
+    dead = Journal(folder, "gw-dead")
+    for rec in (committed, lost1, lost2):
+        dead.append(rec)
+    os.write(dead._fd, b'["req-cut", "2026-')  # the kill came mid-line
+    dead.close()  # (as a killed process would, it leaves its records and lock behind)
+
+    writer = LedgerWriter(engine, "gw-new", journal=Journal(folder, "gw-new"))
+    assert await writer.recover(folder) == 2
+    assert await writer.recover(folder) == 0  # its files are gone: nothing twice
+    assert sorted(p.name for p in folder.iterdir()) == ["gw-new.00000001.jsonl", "gw-new.lock"]
+    async with engine.connect() as conn:
+        ids = {r[0] for r in await conn.execute(select(usage_records.c.id))}
+    assert ids == {committed.id, lost1.id, lost2.id}
+    assert await repo.wallet_balance(engine, account) == CREDIT - 3 * 7
+    total, balance = await ledger_sum(engine, account)
+    assert total == balance
+    await writer.close()
+    assert list(folder.iterdir()) == []

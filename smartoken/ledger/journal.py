@@ -1,0 +1,159 @@
+"""A crash journal for the usage records the batched writer has not written yet.
+
+The ledger writer keeps finished requests in memory for up to one flush interval. A process
+killed in that window (SIGKILL, the OOM killer) used to lose them: served, but never recorded
+nor debited. With the journal each record is also appended, as one JSON line, to a segment file
+in ``<data_dir>/journal/`` before the response is sent (one ``write`` to the page cache, no
+fsync: it survives the process, not the machine). Every flush closes the current segment and
+starts a new one; a segment is deleted once every record in it is committed. On start, the
+segments of processes that are gone are written to the database (records already there are
+skipped: the request id is the key), then deleted.
+
+A live process holds an exclusive ``flock`` on ``<origin>.lock``; recovery takes only the
+segments whose owner's lock it can take, so processes sharing a data folder never replay each
+other's live journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from smartoken.ledger.records import UsageRecord
+
+log = logging.getLogger("smartoken.ledger")
+_FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name != "extra")
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+
+
+def _line(rec: UsageRecord) -> bytes:
+    return orjson.dumps([getattr(rec, name) for name in _FIELDS]) + b"\n"
+
+
+def _parse(line: bytes) -> UsageRecord | None:
+    try:
+        values = orjson.loads(line)
+        data: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
+        data["created_at"] = datetime.fromisoformat(data["created_at"])
+        return UsageRecord(**data)
+    except (ValueError, TypeError, KeyError):  # a line cut by a crash mid-write
+        return None
+
+
+class Journal:
+    """The segments of one process. ``append`` per record (synchronous, never awaits),
+    ``rotate`` when a flush takes the queued records, ``written(n)`` after n records (oldest
+    first) are committed."""
+
+    def __init__(self, folder: Path, origin: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.origin = origin
+        self._lock_fd = os.open(folder / f"{origin}.lock", _FLAGS, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._seq = 0
+        # Oldest first: [path, records in it not yet committed]; the last one is being written.
+        self._segments: deque[list[Any]] = deque()
+        self._fd = -1
+        self._open_segment()
+
+    def _open_segment(self) -> None:
+        self._seq += 1
+        path = self.folder / f"{self.origin}.{self._seq:08d}.jsonl"
+        self._fd = os.open(path, _FLAGS, 0o600)
+        self._segments.append([path, 0])
+
+    def append(self, rec: UsageRecord) -> None:
+        os.write(self._fd, _line(rec))
+        self._segments[-1][1] += 1
+
+    def rotate(self) -> None:
+        """Start a new segment (when the current one holds records)."""
+        if self._segments[-1][1]:
+            os.close(self._fd)
+            self._open_segment()
+
+    def written(self, n: int) -> None:
+        """The ``n`` oldest journaled records are committed: delete the segments they fill."""
+        while n > 0 and self._segments:
+            head = self._segments[0]
+            take = min(n, head[1])
+            head[1] -= take
+            n -= take
+            if head[1] == 0 and len(self._segments) > 1:
+                self._segments.popleft()
+                with contextlib.suppress(OSError):
+                    head[0].unlink()
+
+    @property
+    def pending(self) -> int:
+        return sum(s[1] for s in self._segments)
+
+    def close(self) -> None:
+        """Shut down: delete what is committed; a segment with records left (the last flush
+        failed) stays for the next start to recover."""
+        os.close(self._fd)
+        for path, left in self._segments:
+            if not left:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        if not self.pending:
+            with contextlib.suppress(OSError):
+                (self.folder / f"{self.origin}.lock").unlink()
+        os.close(self._lock_fd)
+
+
+@dataclass(slots=True)
+class Orphan:
+    """The journal of a process that is gone; its lock is held by this process meanwhile."""
+
+    lock: Path
+    fd: int
+    segments: list[Path]
+
+    def records(self) -> list[UsageRecord]:
+        out: dict[str, UsageRecord] = {}
+        for path in self.segments:
+            for line in path.read_bytes().splitlines():
+                rec = _parse(line)
+                if rec is not None:
+                    out.setdefault(rec.id, rec)
+                elif line.strip():
+                    log.warning("journal %s: skipped an unreadable line", path.name)
+        return list(out.values())
+
+    def release(self, *, delete: bool) -> None:
+        """Let go of the lock; with ``delete`` (its records are committed), remove the files."""
+        if delete:
+            for path in self.segments:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            with contextlib.suppress(OSError):
+                self.lock.unlink()
+        os.close(self.fd)
+
+
+def orphans(folder: Path) -> list[Orphan]:
+    """The journals in ``folder`` whose process is gone (its lock can be taken)."""
+    out: list[Orphan] = []
+    if not folder.is_dir():
+        return out
+    for lock in sorted(folder.glob("*.lock")):
+        fd = os.open(lock, _FLAGS, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its process is alive
+            os.close(fd)
+            continue
+        origin = lock.name[: -len(".lock")]
+        out.append(Orphan(lock, fd, sorted(folder.glob(f"{origin}.*.jsonl"))))
+    return out
