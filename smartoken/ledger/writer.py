@@ -187,9 +187,11 @@ class LedgerWriter:
                 missing = [r for r in records if r.id not in known]
                 for i in range(0, len(missing), self._max_batch):
                     await self._write(missing[i:i + self._max_batch])
-            except BaseException:
+            except Exception:  # e.g. the database refused a row: keep the files, serve on
                 orphan.release(delete=False)
-                raise
+                log.exception("ledger journal: could not recover %s; its files stay for the "
+                              "next start", orphan.lock.stem)
+                continue
             orphan.release(delete=True)
             if missing:
                 log.warning("ledger journal: recovered %d usage records of %s, a process that "

@@ -203,3 +203,16 @@ async def test_recovery_writes_only_what_is_missing(
     assert total == balance
     await writer.close()
     assert list(folder.iterdir()) == []
+
+
+async def test_a_journal_the_database_refuses_stays_for_later(
+        ledger_db: tuple[AsyncEngine, int, int], tmp_path: Path) -> None:
+    engine, account, key = ledger_db
+    folder = tmp_path / "journal"
+    dead = Journal(folder, "gw-dead")
+    dead.append(record(account + 1000, key, 7))  # no such account: its debit is refused
+    dead.close()
+    writer = LedgerWriter(engine, "gw-new")
+    assert await writer.recover(folder) == 0  # logged; the gateway starts anyway
+    assert sorted(p.name for p in folder.iterdir()) == ["gw-dead.00000001.jsonl", "gw-dead.lock"]
+    assert await repo.wallet_balance(engine, account) == CREDIT
