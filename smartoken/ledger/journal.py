@@ -23,6 +23,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ from smartoken.ledger.records import UsageRecord
 
 log = logging.getLogger("smartoken.ledger")
 _FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name != "extra")
+_values = attrgetter(*_FIELDS)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 
 def _line(rec: UsageRecord) -> bytes:
-    return orjson.dumps([getattr(rec, name) for name in _FIELDS]) + b"\n"
+    return orjson.dumps(_values(rec)) + b"\n"
 
 
 def _parse(line: bytes) -> UsageRecord | None:
