@@ -46,6 +46,7 @@ _PATTERNS = (
     (("@",), re.compile(r"(?i)(://[^:/@\s]+:)[^@/\s]+@"), r"\1" + MASK + "@"),
 )
 
+
 def _any_of(words: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(w) for w in words))
 

@@ -21,7 +21,7 @@ import fcntl
 import logging
 import os
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
@@ -29,11 +29,10 @@ from typing import Any
 
 import orjson
 
-from smartoken.ledger.records import UsageRecord
+from smartoken.ledger.records import ROW_FIELDS, UsageRecord
 
 log = logging.getLogger("smartoken.ledger")
-_FIELDS = tuple(f.name for f in fields(UsageRecord) if f.name != "extra")
-_values = attrgetter(*_FIELDS)
+_values = attrgetter(*ROW_FIELDS)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 
@@ -44,7 +43,7 @@ def _line(rec: UsageRecord) -> bytes:
 def _parse(line: bytes) -> UsageRecord | None:
     try:
         values = orjson.loads(line)
-        data: dict[str, Any] = dict(zip(_FIELDS, values, strict=True))
+        data: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=True))
         data["created_at"] = datetime.fromisoformat(data["created_at"])
         return UsageRecord(**data)
     except (ValueError, TypeError, KeyError):  # a line cut by a crash mid-write
@@ -60,7 +59,8 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.origin = origin
-        self._lock_fd = os.open(folder / f"{origin}.lock", _FLAGS, 0o600)
+        self._lock = folder / f"{origin}.lock"
+        self._lock_fd = os.open(self._lock, _FLAGS, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._seq = 0
         # Oldest first: [path, records in it not yet committed]; the last one is being written.
@@ -110,7 +110,7 @@ class Journal:
                     path.unlink()
         if not self.pending:
             with contextlib.suppress(OSError):
-                (self.folder / f"{self.origin}.lock").unlink()
+                self._lock.unlink()
         os.close(self._lock_fd)
 
 

@@ -28,7 +28,7 @@ from smartoken.store.repo import now
 from smartoken.store.schema import usage_records, wallet_transactions, wallets
 
 log = logging.getLogger("smartoken.ledger")
-# A record's values in the table's column order (the INSERT's order: nothing to reorder).
+# A record's values in the table's column order, the order BulkInsert takes them in.
 _USAGE_COLUMNS = [c.name for c in usage_records.c if c.name in ROW_FIELDS]
 _usage_values = attrgetter(*_USAGE_COLUMNS)
 USAGE_ROWS = BulkInsert(usage_records, _USAGE_COLUMNS)

@@ -21,28 +21,26 @@ Processor = Callable[[Any], Any]
 
 class BulkInsert:
     """``await BulkInsert(table, columns).run(conn, rows)``: rows are tuples in ``columns``
-    order."""
+    order, which must be the table's column order (the order SQLAlchemy writes the INSERT in)."""
 
     def __init__(self, table: Table, columns: Sequence[str]) -> None:
         self.table = table
         self.columns = tuple(columns)
-        self._plans: dict[tuple[str, str], tuple[str, list[int] | None,
-                                                  list[tuple[int, Processor]]]] = {}
+        self._plans: dict[tuple[str, str], tuple[str, list[tuple[int, Processor]]]] = {}
 
-    def _plan(self, dialect: Dialect) -> tuple[str, list[int] | None,
-                                               list[tuple[int, Processor]]]:
-        """(SQL, where each statement parameter comes from in a row (None: the same order),
-        the bind processors by statement position)."""
+    def _plan(self, dialect: Dialect) -> tuple[str, list[tuple[int, Processor]]]:
+        """(SQL, the bind processors by parameter position)."""
         compiled = insert(self.table).values(
             {c: bindparam(c) for c in self.columns}).compile(dialect=dialect)
-        names = list(compiled.positiontup or ()) if compiled.positional else []
-        if sorted(names) != sorted(self.columns):
+        if not compiled.positional:
             raise NotImplementedError(f"bulk insert needs a positional paramstyle, "
                                       f"not {dialect.paramstyle}")
-        order = [self.columns.index(n) for n in names]
-        procs = [(pos, proc) for pos, n in enumerate(names)
+        if tuple(compiled.positiontup or ()) != self.columns:
+            raise ValueError(f"columns must be in {self.table.name}'s column order: "
+                             f"{compiled.positiontup}")
+        procs = [(pos, proc) for pos, n in enumerate(self.columns)
                  if (proc := self.table.c[n].type.dialect_impl(dialect).bind_processor(dialect))]
-        return str(compiled), None if order == list(range(len(order))) else order, procs
+        return str(compiled), procs
 
     async def run(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
@@ -52,9 +50,7 @@ class BulkInsert:
         plan = self._plans.get(plan_key)
         if plan is None:
             plan = self._plans[plan_key] = self._plan(dialect)
-        sql, order, procs = plan
-        if order is not None:
-            rows = [tuple(row[i] for i in order) for row in rows]
+        sql, procs = plan
         if procs:
             out = []
             for row in rows:
