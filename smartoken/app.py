@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -82,12 +82,13 @@ def routes() -> list[Route]:
     ]
 
 
-def create_app(settings: Settings, *, run_migrations: bool = True) -> RequestId:
+def create_app(settings: Settings, *, run_migrations: bool = True,
+               env: Mapping[str, str] | None = None) -> RequestId:
     """The gateway as an ASGI app. The request-id layer is outermost, so that even a response
     rendered for an unexpected error carries ``x-request-id``."""
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with app_state(settings, run_migrations=run_migrations) as state:
+        async with app_state(settings, run_migrations=run_migrations, env=env) as state:
             app.state.smartoken = state
             app.state.console = await open_console(state)
             yield

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,9 +66,11 @@ class AppState:
     cluster: Cluster | None = None  # reserver mode, Redis, shared breakers (cluster/setup.py)
 
 
-def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
+def build_providers(settings: Settings, session: aiohttp.ClientSession,
+                    env: Mapping[str, str] | None = None) -> dict[str, Provider]:
     out: dict[str, Provider] = {}
-    delay = float(os.environ.get("SMARTOKEN_DEMO_DELAY_MS", "20")) / 1000
+    env = os.environ if env is None else env
+    delay = float(env.get("SMARTOKEN_DEMO_DELAY_MS", "20")) / 1000
     for name, cfg in settings.providers.items():
         if cfg.is_demo:
             out[name] = DemoProvider(delay)
@@ -129,7 +131,11 @@ async def bootstrap_admin(engine: AsyncEngine, settings: Settings) -> str | None
 
 
 @contextlib.asynccontextmanager
-async def app_state(settings: Settings, *, run_migrations: bool = True) -> AsyncIterator[AppState]:
+async def app_state(settings: Settings, *, run_migrations: bool = True,
+                    env: Mapping[str, str] | None = None) -> AsyncIterator[AppState]:
+    """``env`` holds the process-level switches (test clock, demo pace, scale-out options,
+    metrics directory); the process environment by default."""
+    env = os.environ if env is None else env
     engine = make_engine(settings.db_url)
     try:
         if run_migrations:
@@ -150,9 +156,9 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
                                          enable_cleanup_closed=True)
         origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
-        windows = Windows(settings.tz, clock_from_env(os.environ))
+        windows = Windows(settings.tz, clock_from_env(env))
         async with scaleout(settings, engine, windows, origin,
-                            reservation_ttl(settings)) as cluster, \
+                            reservation_ttl(settings), env) as cluster, \
                 aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                       cookie_jar=aiohttp.DummyCookieJar()) as session:
             health = cluster.health
@@ -174,7 +180,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True) -> Async
                 reserver=cluster.reserver,
                 ledger=ledger,
                 router=Router(settings.routes, health),
-                providers=build_providers(settings, session),
+                providers=build_providers(settings, session, env),
+                metrics=Metrics.from_env(env),
                 origin=origin,
                 files=Files.from_settings(settings),
                 session=session,

@@ -8,6 +8,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway
+from tests.inproc import InProcessGateway
 
 
 @pytest.fixture
@@ -40,6 +41,25 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         sub = tmp_path / f"gw{len(made)}"
         sub.mkdir()
         gw = Gateway(sub, config, env, **kw).start()
+        made.append(gw)
+        return gw
+
+    yield make
+    for gw in made:
+        gw.stop()
+
+
+@pytest.fixture
+def make_inproc(tmp_path: Path) -> Iterator[Callable[..., InProcessGateway]]:
+    """Like ``make_gateway``, served from this test process (tests/inproc.py): prefer it
+    unless the test is about the process (signals, SIGKILL, workers, start-up output)."""
+    made: list[InProcessGateway] = []
+
+    def make(config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+             **kw: Any) -> InProcessGateway:
+        sub = tmp_path / f"ip{len(made)}"
+        sub.mkdir()
+        gw = InProcessGateway(sub, config, env, **kw).start()
         made.append(gw)
         return gw
 

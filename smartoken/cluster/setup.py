@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -94,8 +94,9 @@ def connect(url: str) -> Redis:
 
 @contextlib.asynccontextmanager
 async def scaleout(settings: Settings, engine: AsyncEngine, windows: Windows,
-                   origin: str, memory_ttl: float) -> AsyncIterator[Cluster]:
-    options = ClusterOptions.from_env()
+                   origin: str, memory_ttl: float,
+                   env: Mapping[str, str] | None = None) -> AsyncIterator[Cluster]:
+    options = ClusterOptions.from_env(env)
     mode = choose_mode(settings, options)
     redis = connect(settings.redis_url) if settings.redis_url else None
     reserver: Any

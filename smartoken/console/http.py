@@ -48,6 +48,9 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.autoescape = True
+    # Every visible string goes through gettext: ``{{ _("Sign in") }}`` (translations: issue 17).
+    env.add_extension("jinja2.ext.i18n")
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 
     def dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
         if value is None:

@@ -19,8 +19,8 @@ KIMI_PRICE = builtin_catalog().models["kimi-k2"].price
 
 
 @pytest.fixture
-def gw(fake: FakeUpstream, make_gateway: Any) -> Gateway:
-    return make_gateway(fake_config(fake))
+def gw(fake: FakeUpstream, make_inproc: Any) -> Gateway:
+    return make_inproc(fake_config(fake))
 
 
 def test_non_stream_equals_upstream_and_is_billed(gw: Gateway, fake: FakeUpstream) -> None:
