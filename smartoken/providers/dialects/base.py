@@ -38,6 +38,7 @@ class Dialect:
         details = raw.get("prompt_tokens_details")
         if isinstance(details, dict):
             usage.cached_tokens = _int(details.get("cached_tokens"))
+            usage.cache_write_tokens = _int(details.get("cache_write_tokens"))
         if not usage.cached_tokens:
             usage.cached_tokens = _int(raw.get("prompt_cache_hit_tokens")) or _int(
                 raw.get("cached_tokens")
