@@ -52,15 +52,18 @@ class CatalogError(ValueError):
         self.source, self.key, self.problem = source, key, problem
 
 
-def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """``top`` laid over ``base``: entries replaced by key, null entries removed."""
+def overlay(base: Mapping[str, Any], top: Mapping[str, Any],
+            keep_nulls: bool = False) -> dict[str, Any]:
+    """``top`` laid over ``base``: entries replaced by key, null entries removed (or, with
+    ``keep_nulls``, kept as null so that the result still removes them from what it is laid
+    over next: merging one import into another)."""
     out: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
     for section in SECTIONS:
         if section not in top or top[section] is None:
             continue
         merged = dict(out.get(section) or {})
         for key, value in dict(top[section]).items():
-            if value is None:
+            if value is None and not keep_nulls:
                 merged.pop(key, None)
             else:
                 merged[key] = value
