@@ -281,6 +281,11 @@ async def complete(state: AppState, call: Call, operation: str = "complete") -> 
         estimated = usage is None
         if usage is None:
             usage = Usage(call.prompt_tokens, _completion_estimate(resp))
+        elif usage.cached_tokens and isinstance(resp.get("usage"), dict):
+            # cache hits in OpenAI's place too (DeepSeek and Kimi report them elsewhere)
+            details = resp["usage"].setdefault("prompt_tokens_details", {})
+            if isinstance(details, dict):
+                details.setdefault("cached_tokens", usage.cached_tokens)
         resp["model"] = call.requested_model
         if call.attempts:
             call.attempts.append({"route": route.id, "kind": "ok", "status": 200, "error": ""})
