@@ -217,3 +217,27 @@ def test_a_cli_import_reaches_a_running_gateway_within_a_second_or_two(
     assert result.exit_code != 0 and "models.kimi-k2.6" in result.output
     with pytest.raises(openai.NotFoundError):
         gw.client(key).models.retrieve("no-such-model")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cache_writes_are_recorded_and_billed_at_the_cache_write_price(
+        make_fake: Any, make_inproc: Any, tmp_path: Path, stream: bool) -> None:
+    usage = {"input_tokens": 100, "cache_read_input_tokens": 600,
+             "cache_creation_input_tokens": 300, "output_tokens": 50}
+    fake = make_fake(dialect="anthropic", usage=usage)
+    gw = make_inproc(fake_config(fake, models={"claude-cached": {
+        "family": "kimi", "context_window": 200_000, "input_price": "3.00",
+        "output_price": "15.00", "cached_input_price": "0.30", "cache_write_price": "3.75",
+        "routes": [{"provider": "fake0", "upstream_model": "claude-x"}]}}),
+        env=_env(tmp_path / "no-clock"))
+    client = gw.client(gw.key("writes", credit="1"))
+    if stream:
+        list(client.chat.completions.create(model="claude-cached", messages=MSG, stream=True))
+    else:
+        client.chat.completions.create(model="claude-cached", messages=MSG)
+    [rec] = gw.wait_usage(1)
+    assert (rec["prompt_tokens"], rec["cached_tokens"], rec["cache_write_tokens"]) == \
+        (1_000, 600, 300)
+    # 100 x $3 + 600 x $0.30 + 300 x $3.75 + 50 x $15 per 1M
+    assert rec["cost_micro"] == 300 + 180 + 1_125 + 750
+    assert_ledger_balances(gw, gw.account("writes"))
