@@ -427,7 +427,7 @@ def catalog_document(settings: Settings, stored: Mapping[str, Any] | None) -> di
     """The catalog document in force: the built-in one (unless switched off) with the stored
     import laid over it. The file's ``models:`` entries apply on top (``with_catalog``)."""
     doc = builtin_document() if settings.use_builtin_catalog else {"families": DEMO_FAMILY}
-    return overlay(doc, stored) if stored else doc
+    return overlay(doc, stored) if stored is not None else doc
 
 
 def with_catalog(settings: Settings, stored: Mapping[str, Any] | None,
@@ -439,7 +439,7 @@ def with_catalog(settings: Settings, stored: Mapping[str, Any] | None,
     source = str(settings.config_path) if settings.config_path else "<defaults>"
     try:
         catalog = build(catalog_document(settings, stored),
-                        stored_source if stored else "smartoken/catalog/builtin.yaml")
+                        stored_source if stored is not None else "smartoken/catalog/builtin.yaml")
     except CatalogError as exc:
         raise ConfigError(exc.source, exc.key, exc.problem) from None
     routes: list[RouteConfig] = []

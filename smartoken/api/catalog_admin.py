@@ -24,7 +24,7 @@ from starlette.routing import Route
 from smartoken.api import wire
 from smartoken.api.admin_auth import require_admin
 from smartoken.api.http import JSONResponse, app_state, read_body
-from smartoken.catalog.document import overlay
+from smartoken.catalog.document import CatalogError, overlay
 from smartoken.config import ConfigError, catalog_document
 from smartoken.errors import InvalidRequest
 from smartoken.live_providers import apply_catalog, catalog_base
@@ -57,12 +57,12 @@ async def import_catalog(request: Request) -> Response:
     state = app_state(request)
     assert state.config is not None
     doc = wire.parse_json(await read_body(request, MAX_BODY))
-    if request.query_params.get("merge") in ("1", "true"):
-        _, current = await catalog_docs.latest(state.engine)
-        doc = overlay(current or {}, doc, keep_nulls=True)
     try:
+        if request.query_params.get("merge") in ("1", "true"):
+            _, current = await catalog_docs.latest(state.engine)
+            doc = overlay(current or {}, doc, keep_nulls=True)
         catalog = catalog_base(state.config, doc, 0).catalog
-    except ConfigError as exc:
+    except (ConfigError, CatalogError) as exc:
         raise InvalidRequest(f"The catalog was not imported: {exc.key}: {exc.problem}",
                              param=exc.key, code="invalid_catalog") from None
     doc_id = await catalog_docs.save(state.engine, doc, identity.actor, "PUT /admin/catalog")

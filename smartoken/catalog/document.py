@@ -57,10 +57,14 @@ def overlay(base: Mapping[str, Any], top: Mapping[str, Any],
     """``top`` laid over ``base``: entries replaced by key, null entries removed (or, with
     ``keep_nulls``, kept as null so that the result still removes them from what it is laid
     over next: merging one import into another)."""
+    if not isinstance(top, Mapping):
+        raise CatalogError("<catalog>", "<top level>", "must be a mapping")
     out: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
     for section in SECTIONS:
         if section not in top or top[section] is None:
             continue
+        if not isinstance(top[section], Mapping):
+            raise CatalogError("<catalog>", section, "must be a mapping")
         merged = dict(out.get(section) or {})
         for key, value in dict(top[section]).items():
             if value is None and not keep_nulls:
@@ -119,6 +123,13 @@ class _Reader:
             self.fail(key, f"must be an integer >= {minimum}, got {value!r}")
         return int(value)
 
+    def listed(self, value: Any, key: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(key, "must be a list")
+        return value
+
     def ids(self, value: Any, key: str) -> tuple[str, ...]:
         if value is None:
             return ()
@@ -157,10 +168,11 @@ class _Reader:
         except (ZoneInfoNotFoundError, ValueError):
             self.fail(f"{key}.tz", f"unknown time zone {tz!r}")
         days = raw.get("days") or list(DAYS)
-        if not isinstance(days, list) or any(d not in DAYS for d in days):
+        if not isinstance(days, list) or any(not isinstance(d, str) or d not in DAYS
+                                             for d in days):
             self.fail(f"{key}.days", f"must be a list of {', '.join(DAYS)}")
         spans = []
-        for i, text in enumerate(raw.get("hours") or ()):
+        for i, text in enumerate(self.listed(raw.get("hours"), f"{key}.hours")):
             m = HOURS.match(str(text))
             if not m or int(m[1]) > 23 or int(m[3]) > 24 or int(m[2]) > 59 or int(m[4]) > 59:
                 self.fail(f"{key}.hours[{i}]", f"must be HH:MM-HH:MM, got {text!r}")
@@ -169,7 +181,7 @@ class _Reader:
         if not spans:
             self.fail(f"{key}.hours", "needs at least one HH:MM-HH:MM span")
         dates = []
-        for i, d in enumerate(raw.get("except_dates") or ()):
+        for i, d in enumerate(self.listed(raw.get("except_dates"), f"{key}.except_dates")):
             try:
                 dates.append(d if isinstance(d, date) else date.fromisoformat(str(d)))
             except ValueError:
@@ -216,7 +228,7 @@ class _Reader:
         target = raw.get("alias_of")
         if target is None:
             return raw
-        if target in seen or target not in models:
+        if not isinstance(target, str) or target in seen or target not in models:
             self.fail(f"models.{model_id}.alias_of", f"unknown or circular model {target!r}")
         base = self.resolved(str(target), (*seen, model_id))
         return {**base, **{k: v for k, v in raw.items() if k != "alias_of"},
@@ -239,7 +251,8 @@ class _Reader:
         price_raw = self.mapping(raw["price"], f"{key}.price")
         price = self.price(price_raw, f"{key}.price")
         windows: list[PriceWindow] = []
-        for i, w in enumerate(raw.get("price_windows") or ()):
+        for i, w in enumerate(self.listed(raw.get("price_windows"),
+                                          f"{key}.price_windows")):
             wkey = f"{key}.price_windows[{i}]"
             w = self.mapping(w, wkey)
             name = str(w.get("window"))
@@ -268,6 +281,15 @@ class _Reader:
 
 def build(doc: Any, source: str = "<catalog>") -> Catalog:
     """A ``Catalog`` from a document, or a ``CatalogError`` naming the bad key."""
+    try:
+        return _build(doc, source)
+    except CatalogError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a shape not foreseen
+        raise CatalogError(source, "<document>", f"malformed: {exc}") from None
+
+
+def _build(doc: Any, source: str) -> Catalog:
     reader = _Reader(doc, source)
     catalog = Catalog()
     for slug, raw in reader.section("families").items():

@@ -15,7 +15,7 @@ from typing import Any
 import click
 import yaml
 
-from smartoken.catalog.document import overlay
+from smartoken.catalog.document import CatalogError, overlay
 from smartoken.config import ConfigError, catalog_document, with_catalog
 
 
@@ -70,12 +70,12 @@ def import_cmd(ctx: click.Context, file: Path, merge: bool, note: str) -> None:
 
     settings = _settings(ctx)
     doc = _read(file)
-    if merge:
-        _, current = _run(settings, catalog_docs.latest)
-        doc = overlay(current or {}, doc, keep_nulls=True)
     try:
+        if merge:
+            _, current = _run(settings, catalog_docs.latest)
+            doc = overlay(current or {}, doc, keep_nulls=True)
         composed = with_catalog(settings, doc, str(file))
-    except ConfigError as exc:
+    except (ConfigError, CatalogError) as exc:
         raise click.ClickException(f"not imported: {exc}") from None
 
     async def save(engine: Any) -> int:

@@ -176,6 +176,11 @@ def test_a_bad_import_changes_nothing_and_only_admins_may_import(
     # a removal the configuration file's routes depend on (kimi-k2 routes to fake0)
     r = _admin(gw, "PUT", "/admin/catalog", json={"models": {"kimi-k2": None}})
     assert r.status_code == 400 and "kimi-k2" in r.json()["error"]["message"]
+    for shape in ({"models": [1]}, {"windows": {"w": {"tz": "UTC", "hours": 5}}},
+                  {"models": {"m": {"alias_of": ["x"]}}}):
+        for merge in ("true", "false"):
+            r = _admin(gw, "PUT", "/admin/catalog", params={"merge": merge}, json=shape)
+            assert r.status_code == 400, (shape, r.text)  # never a 5xx
     assert _admin(gw, "PUT", "/admin/catalog", key=user, json={}).status_code == 403
     assert _admin(gw, "GET", "/admin/catalog", key=user).status_code == 403
     assert gw.sql("SELECT COUNT(*) AS n FROM catalog_documents")[0]["n"] == 0

@@ -3,6 +3,7 @@ windows and cache prices, without a server."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -188,3 +189,24 @@ def test_the_reserved_worst_case_covers_any_cache_split(
         write: int) -> None:
     p = Price(inp, outp, cached, write)
     assert p.cost(prompt, out, read, written) <= p.worst_case(prompt, out)
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**7) | st.floats(allow_nan=True) |
+    st.sampled_from(["", "0.5", "-1", "CNY", "mon", "09:00-12:00", "Asia/Shanghai", "kimi",
+                     "kimi-k2.6", "deepseek-peak", "unverified", "2026-01-01"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["family", "context_window", "price", "input", "output", "alias_of",
+                         "window", "price_windows", "hours", "days", "tz", "except_dates",
+                         "currency", "source", "params", "kind", "max_output", "fallbacks",
+                         "usd_per_unit", "kimi-k2.6", "deepseek-peak", "x"]), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(st.dictionaries(st.sampled_from(["models", "families", "windows", "currencies", "x"]),
+                       JSONISH, max_size=3))
+def test_any_import_document_is_either_served_or_refused_with_a_catalog_error(
+        doc: dict[str, Any]) -> None:
+    """What an admin may PUT: never an unexpected exception (a 500), only a named refusal."""
+    with contextlib.suppress(CatalogError):
+        build(overlay(builtin_document(), doc))
