@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_catalog
-from smartoken.catalog.model import Catalog, Family, ModelSpec
+from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_document
+from smartoken.catalog.document import CatalogError, build, overlay
+from smartoken.catalog.model import Catalog, ModelSpec, Source
 from smartoken.money import MoneyError, Price, parse_usd
 from smartoken.providers.presets import PRESETS, base_url_env
 from smartoken.routing.health import BreakerPolicy
@@ -110,6 +111,13 @@ class Settings:
     catalog: Catalog = field(default_factory=Catalog)
     files: FileLimits = FileLimits()
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    # What the catalog and the routes are composed from (``with_catalog``): the built-in
+    # document or none, the file's ``models:`` entries, the presets enabled by a key variable,
+    # the ``demo`` switch.
+    use_builtin_catalog: bool = True
+    model_overrides: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    presets: tuple[str, ...] = ()
+    demo: bool | str = "auto"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -176,11 +184,13 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
 
 
 def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> ModelSpec:
+    """A ``models:`` entry of the file, over the catalog's entry of the same id. Setting a
+    price here replaces the catalog's price and its time-of-day windows."""
     key = f"models.{model_id}"
     raw = _section(raw, source, key)
-    known = {"family", "context_window", "max_output", "input_price", "output_price",
-             "cached_input_price", "fallbacks", "routes", "description", "kind", "auto_variants",
-             "context_fallbacks"}
+    prices = ("input_price", "output_price", "cached_input_price", "cache_write_price")
+    known = {"family", "context_window", "max_output", *prices, "fallbacks", "routes",
+             "description", "kind", "auto_variants", "context_fallbacks", "upstream_id"}
     for extra in set(raw) - known:
         raise ConfigError(source, f"{key}.{extra}", "unknown option")
     if base is None:
@@ -188,31 +198,39 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
             if required not in raw:
                 raise ConfigError(source, f"{key}.{required}", "is required for a new model")
     price = base.price if base else Price(0, 0)
-    cached = raw.get("cached_input_price")
-    price = Price(
-        _usd(raw["input_price"], source, f"{key}.input_price")
-        if "input_price" in raw else price.input,
-        _usd(raw["output_price"], source, f"{key}.output_price")
-        if "output_price" in raw else price.output,
-        _usd(cached, source, f"{key}.cached_input_price")
-        if cached is not None else price.cached_input,
-    )
+
+    def usd(name: str, current: int | None) -> int | None:
+        value = raw.get(name)
+        return current if value is None else _usd(value, source, f"{key}.{name}")
+
+    repriced = any(raw.get(p) is not None for p in prices)
+    if repriced:
+        price = Price(usd("input_price", price.input) or 0, usd("output_price", price.output) or 0,
+                      usd("cached_input_price", price.cached_input),
+                      usd("cache_write_price", price.cache_write))
     context = _int(raw.get("context_window", base.context_window if base else 0), source,
                    f"{key}.context_window", 1)
     max_output = _int(raw.get("max_output", base.max_output if base else min(8192, context)),
                       source, f"{key}.max_output", 0)
-    return ModelSpec(
+    spec = base or ModelSpec(model_id, "", context, max_output, price)
+    return replace(
+        spec,
         id=model_id,
-        family=str(raw.get("family", base.family if base else "")),
+        family=str(raw.get("family", spec.family)),
         context_window=context,
         max_output=max_output,
         price=price,
-        description=str(raw.get("description", base.description if base else "")),
-        auto_variants=tuple(raw.get("auto_variants", base.auto_variants if base else ())),
-        fallbacks=tuple(raw.get("fallbacks", base.fallbacks if base else ())),
-        context_fallbacks=tuple(raw.get("context_fallbacks",
-                                        base.context_fallbacks if base else ())),
-        kind=str(raw.get("kind", base.kind if base else "chat")),
+        windows=() if repriced else spec.windows,
+        price_source=Source(source, note="configuration file") if repriced
+        else spec.price_source,
+        context_source=Source(source, note="configuration file") if "context_window" in raw
+        else spec.context_source,
+        description=str(raw.get("description", spec.description)),
+        auto_variants=tuple(raw.get("auto_variants", spec.auto_variants)),
+        fallbacks=tuple(raw.get("fallbacks", spec.fallbacks)),
+        context_fallbacks=tuple(raw.get("context_fallbacks", spec.context_fallbacks)),
+        kind=str(raw.get("kind", spec.kind)),
+        upstream_id=str(raw.get("upstream_id", spec.upstream_id)),
     )
 
 
@@ -322,7 +340,7 @@ def _breaker(raw: Any, source: str) -> BreakerPolicy:
 def load_settings(
     config_path: Path | None = None,
     env: Mapping[str, str] | None = None,
-    **overrides: Any,
+    **cli: Any,
 ) -> Settings:
     """Build the settings from the YAML file (optional), the environment and CLI overrides."""
     env = os.environ if env is None else env
@@ -343,12 +361,8 @@ def load_settings(
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
-    catalog = builtin_catalog() if data.get("builtin_catalog", True) else Catalog()
-    if not data.get("builtin_catalog", True):
-        catalog.add_family(Family("demo", "SmarToken demo", "SmarToken", 1, 1, "demo"))
     providers: dict[str, ProviderConfig] = {}
-    routes: list[RouteConfig] = []
-
+    presets: list[str] = []
     if data.get("builtin_presets", True):
         for preset in PRESETS:
             key = env.get(preset.key_env)
@@ -356,48 +370,18 @@ def load_settings(
                 continue
             url = env.get(base_url_env(preset), preset.base_url).rstrip("/")
             providers[preset.provider] = ProviderConfig(preset.provider, preset.provider, url, key)
-            ids = dict(preset.upstream_ids)
-            for spec in catalog.models.values():
-                if spec.family == preset.family and not spec.auto_variants:
-                    routes.append(RouteConfig(spec.id, preset.provider, ids.get(spec.id, spec.id),
-                                              priority=10))
+            presets.append(preset.provider)
 
     for name, raw in _section(data.get("providers"), source, "providers").items():
         providers[str(name)] = _provider(str(name), raw, source, env)
 
-    for model_id, raw in _section(data.get("models"), source, "models").items():
-        model_id = str(model_id)
-        spec = _model(model_id, raw, source, catalog.get(model_id))
-        catalog.add_model(spec)
-        model_routes = _routes(model_id, (raw or {}).get("routes"), source)
-        if model_routes:
-            routes = [r for r in routes if r.model != model_id] + model_routes
-
-    for r in routes:
-        if r.provider not in providers and r.provider != "demo":
-            raise ConfigError(source, f"models.{r.model}.routes",
-                              f"unknown provider {r.provider!r}")
-    for spec in catalog.models.values():
-        for fb in (*spec.fallbacks, *spec.context_fallbacks):
-            if fb not in catalog.models:
-                raise ConfigError(source, f"models.{spec.id}.fallbacks", f"unknown model {fb!r}")
-        for v in spec.auto_variants:
-            if v not in catalog.models:
-                raise ConfigError(source, f"models.{spec.id}.auto_variants", f"unknown model {v!r}")
-
+    overrides = tuple((str(k), _section(v, source, f"models.{k}"))
+                      for k, v in _section(data.get("models"), source, "models").items())
     demo = data.get("demo", "auto")
     if demo not in ("auto", True, False):
         raise ConfigError(source, "demo", "must be auto, true or false")
     if demo is not False:
         providers.setdefault("demo", DEMO_PROVIDER)
-        routed = {r.model for r in routes}
-        for spec in catalog.models.values():
-            if spec.auto_variants:
-                continue
-            if spec.id not in routed and (demo is True or demo == "auto"):
-                routes.append(RouteConfig(spec.id, "demo", spec.id, priority=0))
-    if DEMO_MODEL_ID in catalog.models and demo is False:
-        del catalog.models[DEMO_MODEL_ID]
 
     tz = str(data.get("timezone", env.get("SMARTOKEN_TIMEZONE", "UTC")))
     try:
@@ -421,12 +405,73 @@ def load_settings(
         **_ops(data, source, env),
         config_path=config_path,
         providers=providers,
-        routes=tuple(routes),
-        catalog=catalog,
         files=_files(data.get("files"), source),
         breaker=_breaker(data.get("breaker"), source),
+        use_builtin_catalog=bool(data.get("builtin_catalog", True)),
+        model_overrides=overrides,
+        presets=tuple(presets),
+        demo=demo,
     )
-    clean = {k: v for k, v in overrides.items() if v is not None}
+    settings = with_catalog(settings, None)
+    clean = {k: v for k, v in cli.items() if v is not None}
     if "data_dir" in clean:
         clean["data_dir"] = Path(clean["data_dir"])
     return replace(settings, **clean)
+
+
+DEMO_FAMILY = {"demo": {"name": "SmarToken demo", "vendor": "SmarToken", "reasoning": 1,
+                        "coding": 1, "best_for": "demo"}}
+
+
+def catalog_document(settings: Settings, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The catalog document in force: the built-in one (unless switched off) with the stored
+    import laid over it. The file's ``models:`` entries apply on top (``with_catalog``)."""
+    doc = builtin_document() if settings.use_builtin_catalog else {"families": DEMO_FAMILY}
+    return overlay(doc, stored) if stored is not None else doc
+
+
+def with_catalog(settings: Settings, stored: Mapping[str, Any] | None,
+                 stored_source: str = "<stored catalog>") -> Settings:
+    """``settings`` with the catalog and routes composed again: the catalog document
+    (``catalog_document``), then the file's ``models:`` entries (the file wins), then routes:
+    each enabled preset serves its family's models, a file route list replaces a model's
+    routes, the demo provider serves what nothing else does. Raises ``ConfigError``."""
+    source = str(settings.config_path) if settings.config_path else "<defaults>"
+    try:
+        catalog = build(catalog_document(settings, stored),
+                        stored_source if stored is not None else "smartoken/catalog/builtin.yaml")
+    except CatalogError as exc:
+        raise ConfigError(exc.source, exc.key, exc.problem) from None
+    routes: list[RouteConfig] = []
+    for preset in PRESETS:
+        if preset.provider not in settings.presets:
+            continue
+        for spec in catalog.models.values():
+            if spec.family == preset.family and not spec.auto_variants:
+                routes.append(RouteConfig(spec.id, preset.provider, spec.upstream_id or spec.id,
+                                          priority=10))
+    for model_id, raw in settings.model_overrides:
+        catalog.add_model(_model(model_id, raw, source, catalog.get(model_id)))
+        model_routes = _routes(model_id, raw.get("routes"), source)
+        if model_routes:
+            routes = [r for r in routes if r.model != model_id] + model_routes
+    providers = settings.providers
+    for r in routes:
+        if r.provider not in providers and r.provider != "demo":
+            raise ConfigError(source, f"models.{r.model}.routes",
+                              f"unknown provider {r.provider!r}")
+    for spec in catalog.models.values():
+        for fb in (*spec.fallbacks, *spec.context_fallbacks):
+            if fb not in catalog.models:
+                raise ConfigError(source, f"models.{spec.id}.fallbacks", f"unknown model {fb!r}")
+        for v in spec.auto_variants:
+            if v not in catalog.models:
+                raise ConfigError(source, f"models.{spec.id}.auto_variants", f"unknown model {v!r}")
+    if settings.demo is not False:
+        routed = {r.model for r in routes}
+        for spec in catalog.models.values():
+            if not spec.auto_variants and spec.id not in routed:
+                routes.append(RouteConfig(spec.id, "demo", spec.id, priority=0))
+    elif DEMO_MODEL_ID in catalog.models:
+        del catalog.models[DEMO_MODEL_ID]
+    return replace(settings, catalog=catalog, routes=tuple(routes))

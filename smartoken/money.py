@@ -55,24 +55,43 @@ def usd_decimal(micro: int) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """Micro-USD per 1M tokens. ``cached_input`` applies to cache-hit prompt tokens."""
+    """Micro-USD per 1M tokens.
+
+    ``cached_input`` applies to prompt tokens read from the vendor's cache (DeepSeek's
+    ``prompt_cache_hit_tokens``, Moonshot's ``cached_tokens``, OpenAI's
+    ``prompt_tokens_details.cached_tokens``), ``cache_write`` to prompt tokens written into it
+    (Anthropic's ``cache_creation_input_tokens``); either one missing means the input price.
+    """
 
     input: int
     output: int
     cached_input: int | None = None
+    cache_write: int | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> MicroUSD:
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
+             cache_write_tokens: int = 0) -> MicroUSD:
         """Exact cost, rounded half-up once to the micro-dollar.
 
-        ``cached_tokens`` are part of ``prompt_tokens`` (OpenAI's convention); they are priced
-        at ``cached_input`` when the model has one. Reasoning tokens are part of
-        ``completion_tokens`` and priced as output.
+        ``cached_tokens`` and ``cache_write_tokens`` are part of ``prompt_tokens`` (OpenAI's
+        convention: the prompt counts every input token however it is billed); each is capped
+        at what the prompt holds. Reasoning tokens are part of ``completion_tokens`` and priced
+        as output.
         """
-        cached = min(max(cached_tokens, 0), prompt_tokens)
+        prompt = max(prompt_tokens, 0)
+        cached = min(max(cached_tokens, 0), prompt)
+        written = min(max(cache_write_tokens, 0), prompt - cached)
         cached_price = self.input if self.cached_input is None else self.cached_input
+        write_price = self.input if self.cache_write is None else self.cache_write
         numerator = (
-            (prompt_tokens - cached) * self.input
+            (prompt - cached - written) * self.input
             + cached * cached_price
-            + completion_tokens * self.output
+            + written * write_price
+            + max(completion_tokens, 0) * self.output
         )
         return MicroUSD((numerator + TOKENS_PER_PRICE_UNIT // 2) // TOKENS_PER_PRICE_UNIT)
+
+    def worst_case(self, prompt_tokens: int, completion_tokens: int) -> MicroUSD:
+        """The most ``cost`` can return for these counts, whatever part of the prompt the
+        vendor reports as cache reads or writes (a cache write may cost more than input)."""
+        dearest = max(self.input, self.cached_input or 0, self.cache_write or 0)
+        return Price(dearest, self.output).cost(prompt_tokens, completion_tokens)

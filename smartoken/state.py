@@ -27,17 +27,18 @@ from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.cluster.setup import Cluster, Reserver, scaleout
-from smartoken.config import Settings
+from smartoken.config import ConfigError, Settings
 from smartoken.files.service import Files
 from smartoken.ledger.journal import Journal
 from smartoken.ledger.writer import LedgerWriter
+from smartoken.live_providers import catalog_base
 from smartoken.live_providers import follow as follow_stored
 from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
 from smartoken.providers.factory import make_provider
 from smartoken.routing.router import Router
-from smartoken.store import repo
+from smartoken.store import catalog_docs, repo
 from smartoken.store.db import check_schema, make_engine, migrate
 from smartoken.store.providers import with_stored_providers
 
@@ -64,6 +65,10 @@ class AppState:
     metrics: Metrics = field(default_factory=Metrics.from_env)
     session: aiohttp.ClientSession | None = None
     cluster: Cluster | None = None  # reserver mode, Redis, shared breakers (cluster/setup.py)
+    # The configuration file's settings, before the imported catalog and the stored providers
+    # were composed in (live_providers); ``wake`` ends the follower's wait (a change notice).
+    config: Settings | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession,
@@ -143,7 +148,14 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
         else:
             await check_schema(engine)
         await asyncio.to_thread(tokens.encoding)
-        config, settings = settings, await with_stored_providers(engine, settings)
+        config = settings
+        doc_id, doc = await catalog_docs.latest(engine)
+        if doc is not None:
+            try:
+                settings = catalog_base(config, doc, doc_id)
+            except ConfigError as exc:  # an import the file no longer agrees with
+                log.error("imported catalog #%s not applied: %s", doc_id, exc)
+        settings = await with_stored_providers(engine, settings)
         password = await bootstrap_admin(engine, settings)
         if password is not None:
             print(
@@ -188,7 +200,14 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 cluster=cluster,
             )
             ledger.start()
-            cluster.start(lambda _what: state.keys.clear())
+            state.config = config
+
+            def on_change(what: str) -> None:
+                state.keys.clear()
+                if what in ("catalog", "providers", "reconnected"):
+                    state.wake.set()
+
+            cluster.start(on_change)
             state.tasks.append(asyncio.create_task(_poll_changes(state), name="poller"))
             if isinstance(state.reserver, MemoryReserver):
                 state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),

@@ -83,6 +83,10 @@ class Gateway:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # The fixture never learns of a gateway whose start failed: stop it here, or it
+        # outlives the test (on a loaded machine, dozens of them kept the load above 100).
+        self.proc.kill()
+        self.proc.wait(10)
         raise RuntimeError(f"gateway did not become ready:\n{self.log()}")
 
     def log(self) -> str:

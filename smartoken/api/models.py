@@ -42,6 +42,15 @@ def model_object(state: AppState, spec: ModelSpec) -> dict[str, Any]:
             "output": format_usd(spec.price.output),
             "cached_input": None if spec.price.cached_input is None
             else format_usd(spec.price.cached_input),
+            "cache_write": None if spec.price.cache_write is None
+            else format_usd(spec.price.cache_write),
+            "as_of": spec.price_source.as_of or None,
+            "source": spec.price_source.url,
+            "windows": [{"label": w.label, "tz": w.tz, "days": sorted(w.days),
+                         "start": w.start.strftime("%H:%M"), "end": w.end.strftime("%H:%M"),
+                         "input": format_usd(w.price.input), "output": format_usd(w.price.output),
+                         "cached_input": None if w.price.cached_input is None
+                         else format_usd(w.price.cached_input)} for w in spec.windows],
         },
         "description": ("DEMO route: deterministic text from the built-in demo provider. "
                         if demo and spec.family != "demo" else "") + spec.description,

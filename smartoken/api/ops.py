@@ -1,10 +1,10 @@
-"""The operations surface: metrics, the OpenAPI document, stored providers."""
+"""The operations surface: metrics, the OpenAPI document, stored providers, the catalog."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
-from smartoken.api import providers_admin
+from smartoken.api import catalog_admin, providers_admin
 from smartoken.api.metrics import metrics
 from smartoken.api.openapi import openapi_json
 
@@ -14,4 +14,5 @@ def ops_routes() -> list[Route]:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *providers_admin.routes(),
+        *catalog_admin.routes(),
     ]

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
+from smartoken.catalog.prices import PriceWindow, price_at
 from smartoken.money import Price
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a figure comes from: a URL (or ``unverified``), the date it was read, a note."""
+
+    url: str = "unverified"
+    as_of: str = ""  # ISO date
+    note: str = ""
+
+    @property
+    def verified(self) -> bool:
+        return self.url != "unverified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +49,18 @@ class ModelSpec:
     # Larger-context models to serve a prompt that does not fit this model's window.
     context_fallbacks: tuple[str, ...] = ()
     kind: str = "chat"  # "chat" or "embedding"
+    # Time-of-day prices (catalog/prices.py); ``price`` applies outside every window.
+    windows: tuple[PriceWindow, ...] = ()
+    upstream_id: str = ""  # the vendor's id for preset routes (the public id when empty)
+    # Fields added to every upstream request for this public id, unless the client sent them
+    # (``deepseek-chat`` is DeepSeek's flash model with thinking disabled).
+    params: Mapping[str, Any] = field(default_factory=dict)
+    price_source: Source = Source()
+    context_source: Source = Source()
+
+    def price_at(self, when: datetime) -> Price:
+        """The price of a request that starts at ``when``."""
+        return price_at(self.price, self.windows, when) if self.windows else self.price
 
 
 @dataclass(slots=True)
@@ -48,6 +77,5 @@ class Catalog:
     def get(self, model_id: str) -> ModelSpec | None:
         return self.models.get(model_id)
 
-    def family_of(self, model_id: str) -> Family | None:
-        spec = self.models.get(model_id)
-        return self.families.get(spec.family) if spec else None
+    def copy(self) -> Catalog:
+        return Catalog(dict(self.families), dict(self.models))

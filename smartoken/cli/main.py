@@ -461,9 +461,11 @@ def usage(ctx: click.Context, account: str | None, key_id: int | None, model: st
 
 
 def _register_files() -> None:
+    from smartoken.cli.catalog import catalog
     from smartoken.cli.files import files
 
     main.add_command(files)
+    main.add_command(catalog)
 
 
 _register_files()

@@ -26,8 +26,8 @@ STATUSES = (records.OK, records.PARTIAL, records.CLIENT_CLOSED, records.UPSTREAM
             "rejected")
 CSV_FIELDS = ("created_at", "id", "account_id", "key_id", "requested_model", "model", "route",
               "provider", "upstream_model", "status", "http_status", "stream", "prompt_tokens",
-              "completion_tokens", "cached_tokens", "reasoning_tokens", "usage_estimated",
-              "latency_ms", "ttft_ms", "cost_usd", "error")
+              "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
+              "usage_estimated", "latency_ms", "ttft_ms", "cost_usd", "error")
 
 
 def _pct(spent: int, limit: int | None) -> int | None:

@@ -43,7 +43,10 @@ def _line(rec: UsageRecord) -> bytes:
 def _parse(line: bytes) -> UsageRecord | None:
     try:
         values = orjson.loads(line)
-        data: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=True))
+        if len(values) > len(ROW_FIELDS):
+            return None
+        # a line written before a column was added holds the leading fields only
+        data: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=False))
         data["created_at"] = datetime.fromisoformat(data["created_at"])
         return UsageRecord(**data)
     except (ValueError, TypeError, KeyError):  # a line cut by a crash mid-write

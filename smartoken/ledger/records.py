@@ -39,6 +39,7 @@ class UsageRecord:
     cost_micro: int = 0
     attempts: str | None = None  # JSON list of attempts
     error: str | None = None
+    cache_write_tokens: int = 0  # a column added by migration 0012: last, as in the table
     extra: dict[str, Any] = field(default_factory=dict)
 
 

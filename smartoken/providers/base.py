@@ -42,8 +42,9 @@ class UpstreamError(Exception):
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the vendor's cache (part of prompt)
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt tokens written to the vendor's cache (part of prompt)
 
 
 class Provider(Protocol):

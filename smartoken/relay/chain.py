@@ -7,15 +7,19 @@ plus the output it may produce fits its context window and it has a route.
 Billing: the model that answered is billed at its own price (the usage record's ``model`` is the
 answering model, ``requested_model`` what the client asked for). The reservation is the worst
 case over every model of the chain, so switching to a dearer fallback can never overspend.
+Each leg carries its model's price at the instant the request started: the reservation and the
+settlement read that one snapshot, whatever the clock or the catalog says by the end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from smartoken.catalog.model import ModelSpec
+from smartoken.money import Price
 from smartoken.routing.router import Route
 
 if TYPE_CHECKING:
@@ -27,22 +31,25 @@ if TYPE_CHECKING:
 class Leg:
     spec: ModelSpec
     max_output: int  # the output this model may produce for this prompt (max_tokens sent)
+    price: Price  # the model's price when the request started
 
 
-def leg_for(spec: ModelSpec, prompt: int, wanted: int | None) -> Leg | None:
+def leg_for(spec: ModelSpec, prompt: int, wanted: int | None, when: datetime) -> Leg | None:
     """The leg for ``spec``, or None when prompt plus output does not fit its window."""
     room = spec.context_window - prompt
     if wanted is not None:
-        return Leg(spec, wanted) if wanted <= room else None
+        return Leg(spec, wanted, spec.price_at(when)) if wanted <= room else None
     if room < 1:
         return None
-    return Leg(spec, max(1, min(spec.max_output, room)))
+    return Leg(spec, max(1, min(spec.max_output, room)), spec.price_at(when))
 
 
-def plan(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None) -> tuple[Leg, ...]:
+def plan(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None,
+         when: datetime) -> tuple[Leg, ...]:
     """The models to try, in order; the first is ``spec`` itself (already checked to fit)."""
     room = spec.context_window - prompt
-    first = Leg(spec, wanted if wanted is not None else max(1, min(spec.max_output, room)))
+    first = Leg(spec, wanted if wanted is not None else max(1, min(spec.max_output, room)),
+                spec.price_at(when))
     if not spec.fallbacks:
         return (first,)
     legs = [first]
@@ -52,20 +59,21 @@ def plan(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None) -> t
         if fb is None or fb.id in seen or not state.router.has_routes(fb.id):
             continue
         seen.add(fb.id)
-        leg = leg_for(fb, prompt, wanted)
+        leg = leg_for(fb, prompt, wanted, when)
         if leg is not None:
             legs.append(leg)
     return tuple(legs)
 
 
 def routes(state: AppState, call: Call) -> Iterator[Route]:
-    """Every route to try, model by model. ``call.spec`` and ``call.max_output`` follow the
-    model being tried, so the record and the bill are the answering model's; when the chain is
-    exhausted they are set back to the requested model's."""
+    """Every route to try, model by model. ``call.spec``, ``call.max_output`` and
+    ``call.price`` follow the model being tried, so the record and the bill are the answering
+    model's; when the chain is exhausted they are set back to the requested model's."""
     legs = call.chain or (None,)
     for leg in legs:
         if leg is not None:
-            call.spec, call.max_output = leg.spec, leg.max_output
+            call.spec, call.max_output, call.price = leg.spec, leg.max_output, leg.price
         yield from state.router.plan(call.spec.id)
     if call.chain:
-        call.spec, call.max_output = call.chain[0].spec, call.chain[0].max_output
+        first = call.chain[0]
+        call.spec, call.max_output, call.price = first.spec, first.max_output, first.price

@@ -32,6 +32,7 @@ from smartoken.files.expand import expand_files
 from smartoken.ledger import records
 from smartoken.ledger.records import UsageRecord
 from smartoken.logs import log_request
+from smartoken.money import Price
 from smartoken.providers.base import JSON, UpstreamError, Usage
 from smartoken.relay import chain, context
 from smartoken.relay.chain import Leg
@@ -57,6 +58,7 @@ class Call:
     prompt_tokens: int
     max_output: int
     started: float  # perf_counter
+    price: Price  # the price of ``spec`` when the request started: reserved and settled by it
     reservation: Reservation | None = None
     attempts: list[JSON] = field(default_factory=list)
     chain: tuple[Leg, ...] = ()  # the models to try (fallbacks after the requested one)
@@ -64,6 +66,12 @@ class Call:
 
 def _now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def start_instant(state: AppState) -> datetime:
+    """The instant a request starts, on the gateway's clock (the budget windows' clock): the
+    instant its prices are read at."""
+    return datetime.fromtimestamp(state.windows.clock(), UTC)
 
 
 def resolve_model(state: AppState, key: KeyContext, model_id: str) -> ModelSpec:
@@ -91,8 +99,8 @@ def worst_case_cost(call: Call) -> int:
     choices = n if isinstance(n, int) and n > 0 else 1
     prompt = call.prompt_tokens * PROMPT_HEADROOM_NUM // PROMPT_HEADROOM_DEN + PROMPT_HEADROOM_ADD
     if len(call.chain) > 1:
-        return max(leg.spec.price.cost(prompt, leg.max_output * choices) for leg in call.chain)
-    return call.spec.price.cost(prompt, call.max_output * choices)
+        return max(leg.price.worst_case(prompt, leg.max_output * choices) for leg in call.chain)
+    return call.price.worst_case(prompt, call.max_output * choices)
 
 
 async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
@@ -109,7 +117,7 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
     if not state.router.has_routes(spec.id):
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
-                time.perf_counter())
+                time.perf_counter(), spec.price_at(start_instant(state)))
     state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
@@ -127,14 +135,14 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     data = await expand_files(state.engine, state.files, key.account_id, data)  # file parts
     wanted = requested_output(data)
     spec, prompt = await context.fit(state, spec, data, wanted)
-    legs = chain.plan(state, spec, prompt, wanted)
+    legs = chain.plan(state, spec, prompt, wanted, start_instant(state))
     if not state.router.has_routes(spec.id) and len(legs) == 1:
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     stream = bool(data.get("stream"))
     opts = data.get("stream_options")
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
-                legs[0].max_output, time.perf_counter(), chain=legs)
+                legs[0].max_output, time.perf_counter(), legs[0].price, chain=legs)
     state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
@@ -144,6 +152,8 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
 def upstream_body(call: Call, route: Route) -> JSON:
     body = dict(call.body)
     body["model"] = route.upstream_model
+    for name, value in call.spec.params.items():  # the public id's fixed settings
+        body.setdefault(name, value)
     if call.spec.kind == "embedding":
         return body
     if requested_output(body) is None:
@@ -158,7 +168,8 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
             error: str | None = None) -> int:
     """Settle the reservation to the actual cost and queue the usage record. Never awaits."""
     u = usage or Usage()
-    cost = call.spec.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
+    cost = call.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens,
+                           u.cache_write_tokens)
     res = call.reservation
     if res is not None:
         # The charge is the actual cost, cut only where an upstream over-count would take the
@@ -184,6 +195,7 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
         prompt_tokens=u.prompt_tokens,
         completion_tokens=u.completion_tokens,
         cached_tokens=u.cached_tokens,
+        cache_write_tokens=u.cache_write_tokens,
         reasoning_tokens=u.reasoning_tokens,
         usage_estimated=estimated,
         latency_ms=int((time.perf_counter() - call.started) * 1000),
@@ -269,6 +281,11 @@ async def complete(state: AppState, call: Call, operation: str = "complete") -> 
         estimated = usage is None
         if usage is None:
             usage = Usage(call.prompt_tokens, _completion_estimate(resp))
+        elif usage.cached_tokens and isinstance(resp.get("usage"), dict):
+            # cache hits in OpenAI's place too (DeepSeek and Kimi report them elsewhere)
+            details = resp["usage"].setdefault("prompt_tokens_details", {})
+            if isinstance(details, dict):
+                details.setdefault("cached_tokens", usage.cached_tokens)
         resp["model"] = call.requested_model
         if call.attempts:
             call.attempts.append({"route": route.id, "kind": "ok", "status": 200, "error": ""})

@@ -100,6 +100,8 @@ usage_records = Table(
     Column("month", String(7), nullable=False),
     Column("attempts", Text, nullable=True),  # JSON list of {route, status, error}
     Column("error", Text, nullable=True),
+    # Prompt tokens written to the vendor's cache (migration 0012), priced at cache_write.
+    Column("cache_write_tokens", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # In-flight reservations of the database-level reserver (several workers, no Redis).
@@ -189,4 +191,16 @@ stored_providers = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Catalog documents imported at run time (migration 0012): the newest row is laid over the
+# built-in catalog by every process (smartoken/catalog/document.py); older rows are the history.
+catalog_documents = Table(
+    "catalog_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("body", Text, nullable=False),  # JSON document
+    Column("actor", String(100), nullable=False),
+    Column("note", String(500), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -18,8 +18,49 @@ def _err(status: int, body: JSON) -> tuple[int, JSON]:
     return status, body
 
 
+def _bad(message: str) -> tuple[int, JSON]:
+    return _err(400, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def _tool_turns(body: JSON) -> list[JSON]:
+    return [m for m in body.get("messages", [])
+            if isinstance(m, dict) and m.get("role") == "assistant" and m.get("tool_calls")]
+
+
+def check_thinking(dialect: str, body: JSON) -> tuple[int, JSON] | None:
+    """The thinking switches as each vendor's docs define them (thinking_mode guides)."""
+    model = str(body.get("model", ""))
+    thinking = body.get("thinking")
+    off = isinstance(thinking, dict) and thinking.get("type") == "disabled"
+    if dialect == "deepseek" and "reasoner" not in model:
+        if body.get("reasoning_effort") not in (None, "minimal", "low", "medium", "high",
+                                                "xhigh", "max", "ultra"):
+            return _bad("reasoning_effort must be low, high or max")
+        if not off and any("reasoning_content" not in m for m in _tool_turns(body)):
+            return _bad("The reasoning_content in the thinking mode must be passed back to "
+                        "the API.")
+    if dialect == "glm":
+        if "reasoning_effort" in body:
+            return _bad("unknown parameter reasoning_effort")  # stands for "not translated"
+        if not off and any("reasoning_content" not in m for m in _tool_turns(body)):
+            return _bad("interleaved thinking: return reasoning_content with tool results")
+    if dialect == "moonshot":
+        if model.startswith("kimi-k3") and body.get("reasoning_effort") not in (
+                None, "low", "high", "max"):
+            return _bad("reasoning_effort must be low, high or max")
+        if model.startswith("kimi-k2.7-code") and off:
+            return _bad("thinking cannot be disabled for this model")
+    if dialect == "minimax" and body.get("reasoning_split") and any(
+            "reasoning_details" not in m for m in _tool_turns(body)):
+        return _bad("send the whole assistant message back, reasoning_details included")
+    return None
+
+
 def check_request(dialect: str, body: JSON, stream: bool) -> tuple[int, JSON] | None:
     """Reject what the vendor rejects, so a test proves the gateway's dialect avoided it."""
+    bad = check_thinking(dialect, body)
+    if bad is not None:
+        return bad
     t = body.get("temperature")
     if dialect == "moonshot":
         if isinstance(t, int | float) and not 0 <= t <= 1:

@@ -36,10 +36,10 @@ def test_non_stream_equals_upstream_and_is_billed(gw: Gateway, fake: FakeUpstrea
     [rec] = gw.wait_usage(1)
     assert rec["status"] == "ok" and rec["prompt_tokens"] == 1200
     assert rec["completion_tokens"] == 345 and not rec["usage_estimated"]
-    # 1200 x $0.60/1M + 345 x $2.50/1M = 720 + 862.5 -> 863 micro-USD (half-up)
-    assert rec["cost_micro"] == KIMI_PRICE.cost(1200, 345) == 1583
+    # kimi-k2 is served as kimi-k2.6: 1200 x $0.95/1M + 345 x $4.00/1M = 1140 + 1380 micro-USD
+    assert rec["cost_micro"] == KIMI_PRICE.cost(1200, 345) == 2520
     [debit] = gw.sql("SELECT * FROM wallet_transactions WHERE kind = 'debit'")
-    assert debit["amount_micro"] == -1583 and debit["request_id"] == rec["id"]
+    assert debit["amount_micro"] == -2520 and debit["request_id"] == rec["id"]
 
 
 def test_stream_relays_every_chunk_and_usage_on_request(gw: Gateway, fake: FakeUpstream) -> None:

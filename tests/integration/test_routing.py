@@ -142,7 +142,7 @@ def test_fallback_model_answers_and_is_billed_at_its_own_price(make_fake: Any,
     assert rec["requested_model"] == "kimi-k2" and rec["model"] == "deepseek-chat"
     assert rec["provider"] == "fake2"
     expected = CATALOG.models["deepseek-chat"].price.input * 1000 // 1_000_000 + 9 * 200
-    assert rec["cost_micro"] == expected == 500 + 1800
+    assert rec["cost_micro"] == expected == 150 + 1800  # the file's price replaces the windows
     assert [a["route"] for a in attempts(rec)] == [
         "kimi-k2:fake0/kimi-k2", "kimi-k2:fake1/kimi-k2", "deepseek-chat:fake2/deepseek-v3"]
     [debit] = gw.sql("SELECT * FROM wallet_transactions WHERE kind = 'debit'")

@@ -23,7 +23,7 @@ def test_vendor_key_enables_its_preset_and_drops_demo_for_that_family() -> None:
     s = load_settings(None, env={"MOONSHOT_API_KEY": "k", "MOONSHOT_BASE_URL": "http://x/v1"})
     kimi = [r for r in s.routes if r.model == "kimi-k2"]
     assert [(r.provider, r.upstream_model) for r in kimi] == [
-        ("moonshot", "kimi-k2-0905-preview")]
+        ("moonshot", "kimi-k2.6")]  # kimi-k2 retired by Moonshot
     assert s.providers["moonshot"].base_url == "http://x/v1"
     assert [r.provider for r in s.routes if r.model == "deepseek-chat"] == ["demo"]
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -216,3 +217,16 @@ async def test_a_journal_the_database_refuses_stays_for_later(
     assert await writer.recover(folder) == 0  # logged; the gateway starts anyway
     assert sorted(p.name for p in folder.iterdir()) == ["gw-dead.00000001.jsonl", "gw-dead.lock"]
     assert await repo.wallet_balance(engine, account) == CREDIT
+
+
+def test_a_journal_line_written_before_a_column_was_added_still_reads(tmp_path: Path) -> None:
+    """Lines written by the version before migration 0012 have no cache_write_tokens: a
+    restart after the upgrade must still bill them, not drop them as cut lines."""
+    rec = record(1, 1, 5)
+    rec.cache_write_tokens = 40
+    line = journal._line(rec)
+    assert journal._parse(line) == rec
+    values = orjson.loads(line)
+    old = journal._parse(orjson.dumps(values[:-1]))
+    assert old is not None and old.cache_write_tokens == 0 and old.cost_micro == rec.cost_micro
+    assert journal._parse(orjson.dumps([*values, 1])) is None  # a line from the future

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from smartoken import tokens
@@ -12,6 +13,8 @@ from smartoken.money import Price
 from smartoken.relay import chain, context
 from smartoken.routing.health import CLOSED, HALF_OPEN, OPEN, BreakerPolicy, HealthBoard
 from smartoken.routing.router import Router
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
 def test_weights_hold_over_2000_draws() -> None:
@@ -87,7 +90,7 @@ def test_chain_keeps_only_fallbacks_that_fit_and_have_routes() -> None:
                                 fallbacks=("small", "unrouted", "big") if mid == "a" else ()))
     router = Router(tuple(RouteConfig(m, "p", m) for m in ("a", "big", "small")), HealthBoard())
     state: Any = _State(cat, router)
-    legs = chain.plan(state, cat.models["a"], 5000, None)
+    legs = chain.plan(state, cat.models["a"], 5000, None, NOW)
     assert [(leg.spec.id, leg.max_output) for leg in legs] == [("a", 1000), ("big", 4000)]
-    legs = chain.plan(state, cat.models["a"], 100, 2000)
+    legs = chain.plan(state, cat.models["a"], 100, 2000, NOW)
     assert [leg.spec.id for leg in legs] == ["a", "small", "big"]

@@ -113,6 +113,17 @@ def admin_paths() -> JSON:
                                     summary="Every route with its breaker state and health "
                                             "(per process)")},
         **provider_paths(),
+        "/admin/catalog": {
+            "get": op("exportCatalog", ADMIN, json_body(ref("CatalogDocument")), (403,),
+                      summary="The catalog in force: the built-in document with the latest "
+                              "import laid over it (format=yaml for YAML)",
+                      params=[query_param("format", {"enum": ["json", "yaml"]}, "Output")]),
+            "put": op("importCatalog", ADMIN, json_body(ref("CatalogImport")), (403, *BODY),
+                      summary="Import a catalog document (replaces the previous import, or is "
+                              "laid over it with merge=true)", body="CatalogDocument",
+                      params=[query_param("merge", {"enum": ["true", "false"]},
+                                          "Lay over the previous import")]),
+        },
     }
 
 

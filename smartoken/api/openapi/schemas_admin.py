@@ -98,6 +98,12 @@ ROUTE_HEALTH = _obj(["id", "model", "provider", "state"], {
     "last_error": {"type": ["string", "null"]}})
 
 ADMIN_SCHEMAS: JSON = {
+    "CatalogDocument": {"type": "object", "description": "smartoken/catalog/document.py",
+                        "properties": {s: {"type": "object"} for s in
+                                       ("currencies", "windows", "families", "models")}},
+    "CatalogImport": _obj(["object", "version", "models", "families"], {
+        "object": {"const": "catalog.import"}, "version": {"type": "integer"},
+        "models": {"type": "integer"}, "families": {"type": "integer"}}),
     "Wallet": WALLET,
     "Account": ACCOUNT,
     "AccountList": _list("Account"),

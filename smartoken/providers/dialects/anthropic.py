@@ -124,14 +124,17 @@ def to_messages(body: JSON) -> JSON:
 def _usage(raw: Any, prompt: int | None = None) -> JSON:
     raw = raw if isinstance(raw, dict) else {}
     cached = _int(raw.get("cache_read_input_tokens"))
+    written = _int(raw.get("cache_creation_input_tokens"))
     if prompt is None:
         prompt = _int(raw.get("input_tokens")) + cached + _int(
             raw.get("cache_creation_input_tokens"))
     out = _int(raw.get("output_tokens"))
     usage: JSON = {"prompt_tokens": prompt, "completion_tokens": out,
                    "total_tokens": prompt + out}
-    if cached:
+    if cached or written:
         usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        if written:
+            usage["prompt_tokens_details"]["cache_write_tokens"] = written
     return usage
 
 
@@ -164,11 +167,11 @@ def from_message(msg: JSON) -> JSON:
 class StreamTranslator:
     """Anthropic stream events in, OpenAI chunks out (None for events that carry nothing)."""
 
-    __slots__ = ("cached", "created", "done", "id", "model", "prompt", "tools")
+    __slots__ = ("cached", "created", "done", "id", "model", "prompt", "tools", "written")
 
     def __init__(self) -> None:
         self.id, self.model, self.created = "", "", int(time.time())
-        self.prompt = self.cached = 0
+        self.prompt = self.cached = self.written = 0
         self.tools: dict[int, int] = {}  # content block index -> tool call index
         self.done = False
 
@@ -198,6 +201,7 @@ class StreamTranslator:
             self.prompt = _int(u.get("input_tokens")) + _int(
                 u.get("cache_read_input_tokens")) + _int(u.get("cache_creation_input_tokens"))
             self.cached = _int(u.get("cache_read_input_tokens"))
+            self.written = _int(u.get("cache_creation_input_tokens"))
             return self._chunk({"role": "assistant", "content": ""})
         if kind == "content_block_start":
             block = event.get("content_block") or {}
@@ -214,8 +218,10 @@ class StreamTranslator:
             d = event.get("delta") or {}
             chunk = self._chunk({}, FINISH.get(d.get("stop_reason") or "", "stop"))
             usage = _usage(event.get("usage"), self.prompt)
-            if self.cached:
+            if self.cached or self.written:
                 usage["prompt_tokens_details"] = {"cached_tokens": self.cached}
+                if self.written:
+                    usage["prompt_tokens_details"]["cache_write_tokens"] = self.written
             chunk["usage"] = usage
             return chunk
         if kind == "message_stop":

@@ -13,6 +13,27 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+# OpenAI's ``reasoning_effort`` values; "none" turns reasoning off where a model allows it.
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+
+def effort(body: JSON) -> str | None:
+    """The client's OpenAI-style ``reasoning_effort`` (None when absent or not a string)."""
+    value = body.get("reasoning_effort")
+    return value if isinstance(value, str) else None
+
+
+def thinking_switch(body: JSON) -> None:
+    """For families whose switch is ``thinking: {"type": "enabled"|"disabled"}`` and that
+    have no effort levels: ``reasoning_effort`` becomes the switch ("none" turns thinking off,
+    any other level on) unless the client (or the model's catalog entry) sent ``thinking``."""
+    level = effort(body)
+    if level is None:
+        return
+    body.pop("reasoning_effort")
+    body.setdefault("thinking", {"type": "disabled" if level == "none" else "enabled"})
+
+
 class Dialect:
     name = "openai"
     transport = "openai"  # the adapter that speaks it (providers/factory.py)
@@ -38,6 +59,7 @@ class Dialect:
         details = raw.get("prompt_tokens_details")
         if isinstance(details, dict):
             usage.cached_tokens = _int(details.get("cached_tokens"))
+            usage.cache_write_tokens = _int(details.get("cache_write_tokens"))
         if not usage.cached_tokens:
             usage.cached_tokens = _int(raw.get("prompt_cache_hit_tokens")) or _int(
                 raw.get("cached_tokens")

@@ -1,13 +1,20 @@
 """DeepSeek: ``reasoning_content`` beside ``content`` (passed through as is); cache usage as
-``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``; ``deepseek-reasoner`` ignores
-sampling parameters and rejects ``logprobs`` and ``reasoning_content`` sent back as input
-(except on assistant turns with tool calls); 402 insufficient balance, 422 invalid parameters,
-503 overloaded."""
+``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``; 402 insufficient balance, 422
+invalid parameters, 503 overloaded.
+
+Thinking (api-docs.deepseek.com/guides/thinking_mode): on by default, switched by
+``thinking: {"type": "enabled"|"disabled"}``, depth by ``reasoning_effort`` (low, high, max;
+DeepSeek maps minimal/medium/xhigh/ultra itself). OpenAI's ``reasoning_effort: "none"`` becomes
+``thinking: disabled``; any other level is passed on with thinking enabled. In thinking mode an
+assistant turn that made tool calls must come back with its ``reasoning_content`` (a 400
+otherwise): the gateway passes it through untouched. The legacy ``deepseek-reasoner`` (R1
+upstream ids) ignores sampling parameters and rejects ``logprobs`` and ``reasoning_content``
+sent back as input except on tool-call turns: those are stripped."""
 
 from __future__ import annotations
 
 from smartoken.providers.base import JSON, UpstreamError, Usage
-from smartoken.providers.dialects.base import Dialect, _int
+from smartoken.providers.dialects.base import Dialect, _int, effort
 
 REASONER_DROPS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs",
                   "top_logprobs")
@@ -18,6 +25,11 @@ class DeepSeekDialect(Dialect):
 
     def prepare(self, body: JSON, stream: bool) -> None:
         super().prepare(body, stream)
+        if effort(body) == "none":
+            body.pop("reasoning_effort")
+            body.setdefault("thinking", {"type": "disabled"})
+        elif effort(body) is not None:
+            body.setdefault("thinking", {"type": "enabled"})
         if "reasoner" not in str(body.get("model", "")):
             return
         for k in REASONER_DROPS:

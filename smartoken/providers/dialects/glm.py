@@ -5,12 +5,17 @@ errors carry string codes (Z.ai's error-code reference): 1000-1004 authenticatio
 (out of balance: long cooldown); 1211 and 1220-1222 the route's model id or API is not
 available to it (misconfigured route); 1210-1215 and 1261 invalid parameters and 1301 unsafe
 content (the client's request: passed back as a 400); 1302/1303/1305 concurrency and rate
-limits; 1234 a network error upstream."""
+limits; 1234 a network error upstream.
+
+Thinking (docs.bigmodel.cn, guide/capabilities/thinking-mode): ``thinking: {"type":
+"enabled"|"disabled"}``, on by default from GLM-4.7; OpenAI's ``reasoning_effort`` becomes that
+switch ("none" off, any level on). Interleaved thinking needs each tool-call turn's
+``reasoning_content`` returned with the tool results: passed through untouched."""
 
 from __future__ import annotations
 
 from smartoken.providers.base import JSON, UpstreamError
-from smartoken.providers.dialects.base import Dialect
+from smartoken.providers.dialects.base import Dialect, thinking_switch
 
 AUTH = frozenset({"1000", "1001", "1002", "1003", "1004"})
 QUOTA = frozenset({"1110", "1111", "1112", "1113", "1121", "1304"})
@@ -21,6 +26,10 @@ CLIENT = frozenset({"1210", "1212", "1213", "1214", "1215", "1261", "1301"})
 
 class GLMDialect(Dialect):
     name = "glm"
+
+    def prepare(self, body: JSON, stream: bool) -> None:
+        super().prepare(body, stream)
+        thinking_switch(body)
 
     def error(self, status: int, raw: bytes, retry_after: float | None) -> UpstreamError:
         message, code, _ = self._error_fields(raw)

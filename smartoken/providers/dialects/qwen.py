@@ -1,13 +1,15 @@
 """Qwen (DashScope compatible mode): usage only with ``stream_options.include_usage``, in a
 final chunk whose ``choices`` is empty (the base dialect injects the option); non-streaming
-calls must send ``enable_thinking: false``; error bodies add a top-level ``request_id``."""
+calls must send ``enable_thinking: false``; error bodies add a top-level ``request_id``.
+OpenAI's ``reasoning_effort`` becomes ``enable_thinking`` ("none" false, any level true) on
+streaming calls, unless the client sent ``enable_thinking`` itself."""
 
 from __future__ import annotations
 
 import orjson
 
 from smartoken.providers.base import JSON, UpstreamError
-from smartoken.providers.dialects.base import Dialect
+from smartoken.providers.dialects.base import Dialect, effort
 
 
 class QwenDialect(Dialect):
@@ -15,6 +17,10 @@ class QwenDialect(Dialect):
 
     def prepare(self, body: JSON, stream: bool) -> None:
         super().prepare(body, stream)
+        level = effort(body)
+        if level is not None:
+            body.pop("reasoning_effort")
+            body.setdefault("enable_thinking", level != "none")
         if not stream:
             body["enable_thinking"] = False
 
