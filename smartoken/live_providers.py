@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from smartoken.auth.secretbox import SecretBox
 from smartoken.config import ConfigError, Settings, with_catalog
 from smartoken.logs import protect
-from smartoken.providers.dialects import get_dialect
-from smartoken.providers.openai_compat import OpenAICompatProvider
+from smartoken.providers.factory import make_provider
 from smartoken.store import catalog_docs
 from smartoken.store.providers import StoredProvider, list_stored, merged
 from smartoken.store.schema import stored_providers
@@ -43,9 +42,7 @@ def apply(state: Any, stored: list[StoredProvider], removed: frozenset[str] = fr
         state.providers.pop(p.name, None)
         if p.enabled and state.session is not None:
             protect(p.api_key, *(v for _, v in p.headers))
-            cfg = p.config()
-            state.providers[p.name] = OpenAICompatProvider(cfg, state.session,
-                                                           get_dialect(cfg.dialect))
+            state.providers[p.name] = make_provider(p.config(), state.session)
     state.settings = settings
     state.catalog = settings.catalog
     state.router.set_routes(settings.routes)
