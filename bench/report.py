@@ -1,4 +1,4 @@
-"""Medians of repeated runs, rendered as the Markdown tables of the README."""
+"""Medians of repeated runs, rendered as the Markdown tables of bench/RESULTS.md."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ deleted by any worker's sweep after ``reservation_ttl`` seconds.
 
 Speed cost: two write transactions per request (reserve, settle), serialised per account by the
 wallet row lock, plus the batch delete: measured in bench/scaleout.py and reported in the
-README ("Scale-out").
+docs/scale-out.md.
 """
 
 from __future__ import annotations
