@@ -9,14 +9,18 @@ gateway prefers the provider's own usage and marks records estimated when it had
 from __future__ import annotations
 
 import base64
+import ctypes
+import gc
 import gzip
+import importlib.util
 import threading
-from collections.abc import Iterable
-from importlib import resources
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import orjson
-import tiktoken
+from tiktoken import _tiktoken
 
 ENCODING = "o200k_base"
 # Per-message framing overhead of the chat format (OpenAI's published counting recipe).
@@ -25,27 +29,78 @@ REPLY_PRIMING = 3
 IMAGE_TOKENS = 765
 PARALLEL_THRESHOLD = 256 * 1024  # characters; above this, count in chunks on threads
 CHUNK = 128 * 1024
+# o200k_base's pre-tokenisation pattern, as tiktoken_ext.openai_public defines it.
+PATTERN = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
+SPECIAL_TOKENS = {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}
 
 _lock = threading.Lock()
-_encoding: tiktoken.Encoding | None = None
+_encoding: Encoding | None = None
 
 
-def _load() -> tiktoken.Encoding:
-    import bpe_openai
+class Encoding:
+    """o200k_base held only in tiktoken's Rust core.
 
-    data = resources.files("bpe_openai").joinpath(f"data/{ENCODING}.tiktoken.gz").read_bytes()
-    ranks = {
-        base64.b64decode(tok): int(rank)
-        for tok, rank in (line.split() for line in gzip.decompress(data).splitlines() if line)
-    }
-    pat = bpe_openai.get_encoding(ENCODING)._pat_str
-    return tiktoken.Encoding(
-        ENCODING, pat_str=pat, mergeable_ranks=ranks,
-        special_tokens={"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-    )
+    ``tiktoken.Encoding`` also keeps the 200,000 ranks as a Python dict (~38 MiB per process)
+    and the ``bpe_openai`` package, where the ranks ship, builds a second tokenizer on import
+    (~70 MiB): neither is needed to count, so only the core is kept.
+    """
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        try:
+            return self._core.encode_ordinary(text)  # type: ignore[no-any-return]
+        except UnicodeEncodeError:  # lone surrogates: encode as tiktoken does
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return self._core.encode_ordinary(text)  # type: ignore[no-any-return]
+
+    def encode_ordinary_batch(self, texts: Sequence[str], num_threads: int = 2) -> list[list[int]]:
+        with ThreadPoolExecutor(num_threads) as pool:
+            return list(pool.map(self.encode_ordinary, texts))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return bytes(self._core.decode_bytes(list(ids))).decode("utf-8", "replace")
 
 
-def encoding() -> tiktoken.Encoding:
+def ranks_file() -> Path:
+    """The gzipped ranks inside the ``bpe-openai`` wheel, found without importing it."""
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the bpe-openai package (o200k_base ranks) is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / f"{ENCODING}.tiktoken.gz"
+
+
+def _ranks() -> dict[bytes, int]:
+    lines = gzip.decompress(ranks_file().read_bytes()).splitlines()
+    return {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in lines
+                                                                if line)}
+
+
+def _release_heap() -> None:
+    """Hand the freed build-time garbage (the ranks dict, the decompressed file) back to the OS:
+    glibc keeps freed small blocks in its arenas otherwise, and they would stay resident."""
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
+
+
+def _load() -> Encoding:
+    core = _tiktoken.CoreBPE(_ranks(), SPECIAL_TOKENS, PATTERN)
+    _release_heap()
+    return Encoding(core)
+
+
+def encoding() -> Encoding:
     global _encoding
     if _encoding is None:
         with _lock:
