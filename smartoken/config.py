@@ -51,10 +51,18 @@ class ProviderConfig:
     api_key: str | None = field(default=None, repr=False)
     timeouts: Timeouts = Timeouts()
     headers: tuple[tuple[str, str], ...] = ()
+    # A key pool (``api_keys:``): every key with its weight; empty means just ``api_key``.
+    key_pool: tuple[tuple[str, int], ...] = field(default=(), repr=False)
 
     @property
     def is_demo(self) -> bool:
         return self.dialect == "demo"
+
+    def keys(self) -> tuple[tuple[str, int], ...]:
+        """The vendor keys to draw from, with weights (``api_key`` alone when no pool)."""
+        if self.key_pool:
+            return self.key_pool
+        return ((self.api_key, 1),) if self.api_key else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +165,7 @@ def _int(value: Any, source: str, key: str, minimum: int = 0) -> int:
 def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> ProviderConfig:
     key = f"providers.{name}"
     raw = _section(raw, source, key)
-    known = {"base_url", "api_key", "api_key_env", "dialect", "timeouts", "headers"}
+    known = {"base_url", "api_key", "api_key_env", "api_keys", "dialect", "timeouts", "headers"}
     for extra in set(raw) - known:
         raise ConfigError(source, f"{key}.{extra}", "unknown option")
     dialect = raw.get("dialect", "openai")
@@ -171,6 +179,11 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
     api_key = raw.get("api_key")
     if "api_key_env" in raw:
         api_key = env.get(str(raw["api_key_env"]))
+    pool = _key_pool(raw.get("api_keys"), source, f"{key}.api_keys", env)
+    if pool:
+        if api_key is not None:
+            raise ConfigError(source, f"{key}.api_keys", "use either api_key(_env) or api_keys")
+        api_key = pool[0][0]
     t = _section(raw.get("timeouts"), source, f"{key}.timeouts")
     try:
         timeouts = Timeouts(**{k: float(v) for k, v in t.items()})
@@ -179,8 +192,33 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
     headers = _section(raw.get("headers"), source, f"{key}.headers")
     return ProviderConfig(
         name, dialect, base_url.rstrip("/"), api_key, timeouts,
-        tuple((str(k), str(v)) for k, v in headers.items()),
+        tuple((str(k), str(v)) for k, v in headers.items()), pool,
     )
+
+
+def _key_pool(raw: Any, source: str, key: str, env: Mapping[str, str]
+              ) -> tuple[tuple[str, int], ...]:
+    """``api_keys:`` entries: a key string, or ``{key | key_env, weight}``. A ``key_env``
+    naming an unset variable is skipped (so a pool can list optional keys)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(source, key, "must be a non-empty list")
+    out: list[tuple[str, int]] = []
+    for i, item in enumerate(raw):
+        where = f"{key}[{i}]"
+        if isinstance(item, str):
+            item = {"key": item}
+        item = _section(item, source, where)
+        for extra in set(item) - {"key", "key_env", "weight"}:
+            raise ConfigError(source, f"{where}.{extra}", "unknown option")
+        value = env.get(str(item["key_env"])) if "key_env" in item else item.get("key")
+        if "key_env" not in item and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(source, f"{where}.key", "must be a non-empty string")
+        weight = _int(item.get("weight", 1), source, f"{where}.weight", 1)
+        if value:
+            out.append((value.strip(), weight))
+    return tuple(out)
 
 
 def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> ModelSpec:

@@ -41,7 +41,7 @@ def apply(state: Any, stored: list[StoredProvider], removed: frozenset[str] = fr
     for p in stored:
         state.providers.pop(p.name, None)
         if p.enabled and state.session is not None:
-            protect(p.api_key, *(v for _, v in p.headers))
+            protect(*p.secrets())
             state.providers[p.name] = make_provider(p.config(), state.session)
     state.settings = settings
     state.catalog = settings.catalog

@@ -116,6 +116,7 @@ def secrets_of(settings: Settings) -> list[str | None]:
     out: list[str | None] = [settings.master_key, *settings.secret_keys]
     for p in settings.providers.values():
         out.append(p.api_key)
+        out.extend(k for k, _ in p.key_pool)
         out.extend(v for _, v in p.headers)
     return out
 

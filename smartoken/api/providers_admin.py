@@ -11,11 +11,15 @@ never the key.
     GET    /admin/providers/{name}     read one
     PATCH  /admin/providers/{name}     change fields (api_key: null removes the key)
     DELETE /admin/providers/{name}     delete it and its routes
+    GET    /admin/providers/{name}/health  its vendor keys' health (any provider, YAML too)
+    POST   /admin/providers/{name}/test    a minimal real call: latency, the upstream's model
+                                           list where it has one, or the exact error
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,13 +39,15 @@ from smartoken.errors import (
     NotFound,
 )
 from smartoken.live_providers import apply
+from smartoken.providers.base import UpstreamError
 from smartoken.state import AppState
 from smartoken.store import providers as store
 from smartoken.store.repo import Conflict
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_BODY = 256 * 1024
-FIELDS = {"name", "dialect", "base_url", "api_key", "headers", "timeouts", "routes", "enabled"}
+FIELDS = {"name", "dialect", "base_url", "api_key", "api_keys", "headers", "timeouts", "routes",
+          "enabled"}
 ROUTE_FIELDS = {"model", "upstream_model", "priority", "weight", "enabled"}
 
 
@@ -141,6 +147,28 @@ def _routes(state: AppState, name: str, value: Any) -> tuple[RouteConfig, ...]:
     return tuple(out)
 
 
+def _key_pool(value: Any) -> tuple[tuple[str, int], ...]:
+    """``api_keys``: a list (1–64) of key strings or ``{"key", "weight"}`` objects; null or []
+    removes every key."""
+    if value is None or value == []:
+        return ()
+    if not isinstance(value, list) or len(value) > 64:
+        raise InvalidRequest("'api_keys' must be a list of up to 64 keys.", param="api_keys")
+    out: list[tuple[str, int]] = []
+    for i, item in enumerate(value):
+        item = {"key": item} if isinstance(item, str) else item
+        key = item.get("key") if isinstance(item, dict) else None
+        weight = item.get("weight", 1) if isinstance(item, dict) else None
+        if (not isinstance(item, dict) or set(item) - {"key", "weight"}
+                or not isinstance(key, str) or not key.strip() or len(key) > 4096
+                or any(c in key for c in "\r\n") or isinstance(weight, bool)
+                or not isinstance(weight, int) or not 1 <= weight <= 1000):
+            raise InvalidRequest(f"'api_keys[{i}]' must be a key string or {{\"key\": string, "
+                                 "\"weight\": 1-1000}.", param="api_keys")
+        out.append((key.strip(), weight))
+    return tuple(out)
+
+
 def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | None
           ) -> store.StoredProvider:
     """Validate a create (``base`` None) or patch body into a provider."""
@@ -170,7 +198,12 @@ def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | No
                                 or any(c in key for c in "\r\n")):
             raise InvalidRequest("'api_key' must be a non-empty string or null.",
                                  param="api_key")
-        p = replace(p, api_key=key.strip() if key else None)
+        p = replace(p, api_key=key.strip() if key else None, key_pool=())
+    if "api_keys" in data:
+        if "api_key" in data:
+            raise InvalidRequest("Send either 'api_key' or 'api_keys'.", param="api_keys")
+        pool = _key_pool(data["api_keys"])
+        p = replace(p, api_key=pool[0][0] if pool else None, key_pool=pool)
     if "headers" in data:
         p = replace(p, headers=_str_map(data["headers"], "headers"))
     if "timeouts" in data:
@@ -249,6 +282,61 @@ async def delete_provider(request: Request) -> Response:
     return JSONResponse({"name": name, "deleted": True})
 
 
+def _live(state: AppState, name: str) -> Any:
+    provider = state.providers.get(name)
+    if provider is None:
+        raise NotFound(f"No provider named '{name}' is being served.", code="provider_not_found")
+    return provider
+
+
+async def provider_health(request: Request) -> Response:
+    await require_admin(request)
+    name = request.path_params["name"]
+    provider = _live(app_state(request), name)
+    pool = getattr(provider, "pool", None)
+    return JSONResponse({"name": name, "keys": pool.view() if pool is not None else []})
+
+
+async def test_provider(request: Request) -> Response:
+    """One ``max_tokens: 1`` chat call to ``model`` (default: the upstream model of the
+    provider's first route) and the upstream's model list. Not billed to any account: the
+    vendor bills the operator for at most a few tokens."""
+    await require_admin(request)
+    state = app_state(request)
+    name = request.path_params["name"]
+    provider = _live(state, name)
+    raw = await read_body(request, MAX_BODY)
+    data = wire.parse_json(raw) if raw.strip() else {}
+    model = data.get("model")
+    if model is None:
+        model = next((r.upstream_model for r in state.settings.routes if r.provider == name),
+                     None)
+    if not isinstance(model, str) or not model or len(model) > 256:
+        raise InvalidRequest("'model' (the upstream model id to call) is required: this "
+                             "provider has no route to take it from.", param="model")
+    out: dict[str, Any] = {"name": name, "model": model}
+    list_models = getattr(provider, "list_models", None)
+    if list_models is not None:
+        try:
+            out["models"] = await list_models()
+        except UpstreamError as exc:
+            out["models"] = None
+            out["models_error"] = exc.message
+    started = time.perf_counter()
+    try:
+        await provider.complete({"model": model, "max_tokens": 1, "stream": False,
+                                 "messages": [{"role": "user", "content": "ping"}]})
+    except UpstreamError as exc:
+        body = exc.body if isinstance(exc.body, dict) else None
+        out.update(ok=False, error={"status": exc.status, "kind": exc.kind,
+                                    "message": exc.message,
+                                    "upstream": body.get("message") if body else None})
+    else:
+        out.update(ok=True, error=None)
+    out["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return JSONResponse(out)
+
+
 def routes() -> list[Route]:
     return [
         Route("/admin/providers", list_providers, methods=["GET"]),
@@ -256,6 +344,8 @@ def routes() -> list[Route]:
         Route("/admin/providers/{name}", get_provider, methods=["GET"]),
         Route("/admin/providers/{name}", patch_provider, methods=["PATCH"]),
         Route("/admin/providers/{name}", delete_provider, methods=["DELETE"]),
+        Route("/admin/providers/{name}/health", provider_health, methods=["GET"]),
+        Route("/admin/providers/{name}/test", test_provider, methods=["POST"]),
     ]
 
 

@@ -23,10 +23,12 @@ class AnthropicProvider(OpenAICompatProvider):
                  dialect_: Dialect) -> None:
         super().__init__(config, session, dialect_)
         self._chat_url = URL(config.base_url + "/messages")
-        self._headers.pop("Authorization", None)
-        if config.api_key:
-            self._headers["x-api-key"] = config.api_key
-        self._headers.setdefault("anthropic-version", dialect.VERSION)
+
+    def base_headers(self) -> dict[str, str]:
+        return {**super().base_headers(), "anthropic-version": dialect.VERSION}
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"x-api-key": key}
 
     async def complete(self, body: JSON) -> JSON:
         data = await self._unary(self._chat_url, dialect.to_messages(body))

@@ -15,6 +15,7 @@ from smartoken.config import ProviderConfig
 from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.idle import IdleTimer
+from smartoken.providers.keypool import KeyPool, is_key_error
 from smartoken.relay.sse import DONE, SSEDecoder
 
 
@@ -39,26 +40,52 @@ class OpenAICompatProvider:
         # Parsed once: aiohttp parses a string URL on every request.
         self._chat_url = URL(config.base_url + "/chat/completions")
         self._embed_url = URL(config.base_url + "/embeddings")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if config.api_key:
-            headers["Authorization"] = f"Bearer {config.api_key}"
-        headers.update(dict(config.headers))
-        self._headers = headers
+        self.pool = KeyPool(config.keys())
+        custom = dict(config.headers)  # the operator's headers win over ours
+        self._key_headers = [{**self.base_headers(), **self.auth_headers(k), **custom}
+                             for k in self.pool.keys] or [{**self.base_headers(), **custom}]
+        self._secrets = [k.encode() for k in self.pool.keys if len(k) >= 6]
         t = config.timeouts
         self._timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
 
+    def base_headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Accept": "application/json"}
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
     def _scrub(self, raw: bytes) -> bytes:
         """An upstream that echoes our credential must not pass it on to clients or logs."""
-        key = self.config.api_key
-        return raw.replace(key.encode(), b"***") if key and len(key) >= 6 else raw
+        for key in self._secrets:
+            raw = raw.replace(key, b"***")
+        return raw
 
     async def _post(self, url: URL, body: JSON, timer: IdleTimer) -> aiohttp.ClientResponse:
+        """POST with the pool's keys in turn: a refusal that is about the key (see
+        ``keypool``) moves on to the next key; any other answer is the request's."""
+        data = orjson.dumps(body)
+        order = self.pool.order() if self.pool.keys else [0]
+        for n, index in enumerate(order):
+            try:
+                resp = await self._post_once(url, data, self._key_headers[index], timer)
+            except UpstreamError as err:
+                if self.pool.keys and is_key_error(err.status, err.kind):
+                    self.pool.failed(index, err.status, err.kind, err.message, err.retry_after)
+                    if n + 1 < len(order):
+                        continue
+                raise
+            if self.pool.keys:
+                self.pool.ok(index)
+            return resp
+        raise AssertionError("unreachable: the last key's error is raised")
+
+    async def _post_once(self, url: URL, data: bytes, headers: dict[str, str],
+                         timer: IdleTimer) -> aiohttp.ClientResponse:
         t = self.config.timeouts
         timer.start_read(t.first_byte)
         try:
-            resp = await self._session.post(
-                url, data=orjson.dumps(body), headers=self._headers, timeout=self._timeout
-            )
+            resp = await self._session.post(url, data=data, headers=headers,
+                                            timeout=self._timeout)
         except asyncio.CancelledError:
             if timer.timed_out():
                 raise UpstreamError(f"{self.name}: no response within {t.first_byte:g}s",
@@ -191,6 +218,28 @@ class OpenAICompatProvider:
                     raise self.dialect.error(500, self._scrub(payload), None)
                 yield self.dialect.normalize_chunk(chunk)
         raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
+
+    async def list_models(self) -> list[str]:
+        """The upstream's model ids (``GET {base_url}/models``), for the admin *Test* action."""
+        headers = self._key_headers[self.pool.order()[0] if self.pool.keys else 0]
+        url = URL(self.config.base_url + "/models")
+        try:
+            async with self._session.get(url, headers=headers, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamError(f"{self.name}: GET /models failed ({type(exc).__name__})",
+                                kind="connect") from None
+        if status != 200:
+            raise self.dialect.error(status, self._scrub(raw), None)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{self.name}: /models is not JSON", kind="protocol") from None
+        items = data.get("data") if isinstance(data, dict) else None
+        return sorted({str(m["id"]) for m in items or [] if isinstance(m, dict) and "id" in m}
+                      )[:1000]
 
     async def aclose(self) -> None:
         return None

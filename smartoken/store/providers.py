@@ -37,17 +37,23 @@ class StoredProvider:
     timeouts: Timeouts = field(default_factory=Timeouts)
     routes: tuple[RouteConfig, ...] = ()
     enabled: bool = True
+    key_pool: tuple[tuple[str, int], ...] = ()  # several vendor keys with weights
 
     def config(self) -> ProviderConfig:
         return ProviderConfig(self.name, self.dialect, self.base_url, self.api_key,
-                              self.timeouts, self.headers)
+                              self.timeouts, self.headers, self.key_pool)
+
+    def secrets(self) -> list[str | None]:
+        return [self.api_key, *(k for k, _ in self.key_pool), *(v for _, v in self.headers)]
 
     def public(self) -> dict[str, Any]:
         """What the admin API shows: no secret, only whether one is set."""
         t = self.timeouts
         return {
             "name": self.name, "dialect": self.dialect, "base_url": self.base_url,
-            "has_api_key": bool(self.api_key), "header_names": [k for k, _ in self.headers],
+            "has_api_key": bool(self.api_key), "key_count": len(self.key_pool) or
+            int(bool(self.api_key)), "key_weights": [w for _, w in self.key_pool],
+            "header_names": [k for k, _ in self.headers],
             "timeouts": {"connect": t.connect, "first_byte": t.first_byte, "idle": t.idle,
                          "total": t.total},
             "routes": [{"model": r.model, "upstream_model": r.upstream_model,
@@ -67,7 +73,9 @@ def _values(p: StoredProvider, box: SecretBox) -> dict[str, Any]:
     t = p.timeouts
     return {
         "dialect": p.dialect, "base_url": p.base_url,
-        "api_key_enc": box.encrypt(p.api_key) if p.api_key else None,
+        # A pool is stored as one encrypted JSON list (a vendor key never starts with "[").
+        "api_key_enc": box.encrypt(orjson.dumps([list(k) for k in p.key_pool]).decode())
+        if p.key_pool else box.encrypt(p.api_key) if p.api_key else None,
         "headers_enc": box.encrypt(orjson.dumps(dict(p.headers)).decode()) if p.headers
         else None,
         "timeouts": orjson.dumps({"connect": t.connect, "first_byte": t.first_byte,
@@ -88,10 +96,15 @@ def _from_row(row: Any, box: SecretBox | None) -> StoredProvider:
         return box.decrypt(token, f"the {what} of stored provider {name!r}")
 
     headers_json = open_(row["headers_enc"], "headers")
+    api_key = open_(row["api_key_enc"], "API key")
+    pool: tuple[tuple[str, int], ...] = ()
+    if api_key is not None and api_key.startswith("["):
+        pool = tuple((str(k), int(w)) for k, w in orjson.loads(api_key))
+        api_key = pool[0][0] if pool else None
     t = orjson.loads(row["timeouts"]) if row["timeouts"] else {}
     return StoredProvider(
         name=name, dialect=str(row["dialect"]), base_url=str(row["base_url"]),
-        api_key=open_(row["api_key_enc"], "API key"),
+        api_key=api_key, key_pool=pool,
         headers=tuple(orjson.loads(headers_json).items()) if headers_json else (),
         timeouts=Timeouts(**t),
         routes=tuple(RouteConfig(r["model"], name, r["upstream_model"], r["priority"],
@@ -185,5 +198,5 @@ async def with_stored_providers(engine: AsyncEngine, settings: Settings) -> Sett
         stored.append(p)
     if not stored:
         return settings
-    protect(*(p.api_key for p in stored), *(v for p in stored for _, v in p.headers))
+    protect(*(secret for p in stored for secret in p.secrets()))
     return merged(settings, stored)

@@ -24,6 +24,9 @@ Behaviour is set per server through ``scenario`` (from the test, or ``POST /_sce
     hang          never answer
     tool_call     {"name":..., "arguments":...}: answer with a tool call
     usage         {"prompt_tokens":..., "completion_tokens":..., ...}: reported usage
+    models        the ids GET /v1/models lists
+    key_status    {"<vendor key>": status}: requests made with that key (Bearer or x-api-key)
+                  are refused with that status (401: an invalid key, 429: its rate limit)
 
 Every request received is kept in ``requests`` (JSON bodies), and ``active_streams`` counts
 streams in flight; ``cancelled`` counts streams whose client went away.
@@ -86,6 +89,8 @@ class FakeUpstream:
         app.router.add_post("/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_post("/v1/messages", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/models", self.models)
         app.router.add_post("/_scenario", self._set_scenario)
         app.router.add_get("/_requests", self._get_requests)
         return app
@@ -156,6 +161,25 @@ class FakeUpstream:
         return web.Response(status=int(s["status"]), body=orjson.dumps(body),
                             content_type="application/json", headers=headers)
 
+    async def models(self, request: web.Request) -> web.Response:
+        refused = self._key_refusal(request)
+        if refused is not None:
+            return refused
+        ids = self.scenario.get("models", ["fake-model-a", "fake-model-b"])
+        return web.json_response({"object": "list", "data": [{"id": i, "object": "model"}
+                                                             for i in ids]})
+
+    def _key_refusal(self, request: web.Request) -> web.Response | None:
+        key = request.headers.get("x-api-key") or \
+            request.headers.get("Authorization", "").removeprefix("Bearer ")
+        status = (self.scenario.get("key_status") or {}).get(key)
+        if status is None:
+            return None
+        message = "Incorrect API key provided" if status == 401 else "Rate limit reached"
+        return web.Response(status=int(status), content_type="application/json",
+                            body=orjson.dumps({"error": {"message": message,
+                                                         "type": "invalid_request_error"}}))
+
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
@@ -181,6 +205,9 @@ class FakeUpstream:
             await asyncio.sleep(float(s["first_byte_delay"]))
         if s.get("status", 200) != 200:
             return await self._error()
+        refused = self._key_refusal(request)
+        if refused is not None:
+            return refused
         dialect = s.get("dialect", "openai")
         refusal = dialects.out_of_balance(dialect) if s.get("out_of_balance") else \
             dialects.check_request(dialect, body, bool(body.get("stream")))
