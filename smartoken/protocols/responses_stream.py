@@ -1,0 +1,180 @@
+"""Chat Completions stream chunks → the Responses API's typed stream events.
+
+The sequence for one answer::
+
+    response.created, response.in_progress,
+    [reasoning]  response.output_item.added, response.reasoning_summary_part.added,
+                 response.reasoning_summary_text.delta…, response.reasoning_summary_text.done,
+                 response.reasoning_summary_part.done, response.output_item.done
+    [text]       response.output_item.added, response.content_part.added,
+                 response.output_text.delta…, response.output_text.done,
+                 response.content_part.done, response.output_item.done
+    [each call]  response.output_item.added, response.function_call_arguments.delta…,
+                 response.function_call_arguments.done, response.output_item.done
+    response.completed (or response.incomplete) with usage
+
+A failure after the first byte ends the stream with an ``error`` event and ``response.failed``.
+Every event carries ``type`` and an increasing ``sequence_number``, framed as
+``event: <type>`` + ``data: <json>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from smartoken.protocols.responses import (
+    JSON,
+    ResponsesRequest,
+    call_item,
+    message_item,
+    new_id,
+    reasoning_item,
+    response_object,
+    status_of,
+)
+
+
+class ResponsesEvents:
+    """Turns chat chunks into Responses events; ``output`` holds the finished items."""
+
+    def __init__(self, req: ResponsesRequest, response_id: str, created_at: int) -> None:
+        self.req, self.id, self.created_at = req, response_id, created_at
+        self.seq = 0
+        self.output: list[JSON] = []
+        self.open: JSON | None = None  # the item being streamed
+        self.text: list[str] = []  # of the open item
+        self.call_index: int | None = None
+        self.finish_reason: Any = None
+
+    # -------------------------------------------------------------- framing
+
+    def _event(self, kind: str, payload: JSON) -> bytes:
+        payload = {"type": kind, "sequence_number": self.seq, **payload}
+        self.seq += 1
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+    def _response(self, status: str, usage: JSON | None = None, incomplete: JSON | None = None,
+                  error: JSON | None = None) -> JSON:
+        return response_object(self.req, self.id, self.created_at, list(self.output), status,
+                                usage, incomplete, error)
+
+    def start(self) -> bytes:
+        resp = self._response("in_progress")
+        return (self._event("response.created", {"response": resp})
+                + self._event("response.in_progress", {"response": resp}))
+
+    # -------------------------------------------------------------- items
+
+    def _where(self) -> JSON:
+        assert self.open is not None
+        return {"item_id": self.open["id"], "output_index": len(self.output)}
+
+    def _open(self, item: JSON) -> bytes:
+        out = self._close()
+        self.open, self.text = item, []
+        shown = {k: v for k, v in item.items() if not k.startswith("_")}
+        out += self._event("response.output_item.added",
+                           {"output_index": len(self.output), "item": shown})
+        if item["type"] == "reasoning":
+            out += self._event("response.reasoning_summary_part.added", {
+                **self._where(), "summary_index": 0,
+                "part": {"type": "summary_text", "text": ""}})
+        elif item["type"] == "message":
+            out += self._event("response.content_part.added", {
+                **self._where(), "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}})
+        return out
+
+    def _close(self) -> bytes:
+        item = self.open
+        if item is None:
+            return b""
+        text = "".join(self.text)
+        where = self._where()
+        out = b""
+        if item["type"] == "reasoning":
+            done = reasoning_item(self.req, text, item["id"])
+            part = {"type": "summary_text", "text": text}
+            out += self._event("response.reasoning_summary_text.done",
+                               {**where, "summary_index": 0, "text": text})
+            out += self._event("response.reasoning_summary_part.done",
+                               {**where, "summary_index": 0, "part": part})
+        elif item["type"] == "message":
+            done = message_item(text, item["id"])
+            out += self._event("response.output_text.done",
+                               {**where, "content_index": 0, "text": text, "logprobs": []})
+            out += self._event("response.content_part.done",
+                               {**where, "content_index": 0, "part": done["content"][0]})
+        else:
+            done = call_item(self.req, item["call_id"], item["_chat_name"], text, item["id"])
+            if done["type"] == "function_call":
+                out += self._event("response.function_call_arguments.done",
+                                   {**where, "name": done["name"], "arguments": text})
+        out += self._event("response.output_item.done",
+                           {"output_index": len(self.output), "item": done})
+        self.output.append(done)
+        self.open, self.text, self.call_index = None, [], None
+        return out
+
+    def chunk(self, chunk: JSON) -> bytes:
+        """The events for one chat chunk (empty when it carries nothing to show)."""
+        out = b""
+        choices = chunk.get("choices") or ()
+        choice = choices[0] if choices and isinstance(choices[0], dict) else None
+        if choice is None:
+            return out
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            if self.open is None or self.open["type"] != "reasoning":
+                out += self._open({"type": "reasoning", "id": new_id("rs"), "summary": []})
+            self.text.append(reasoning)
+            out += self._event("response.reasoning_summary_text.delta",
+                               {**self._where(), "summary_index": 0, "delta": reasoning})
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            if self.open is None or self.open["type"] != "message":
+                out += self._open({"type": "message", "id": new_id("msg"),
+                                   "status": "in_progress", "role": "assistant", "content": []})
+            self.text.append(content)
+            out += self._event("response.output_text.delta", {
+                **self._where(), "content_index": 0, "delta": content, "logprobs": []})
+        for call in delta.get("tool_calls") or ():
+            if not isinstance(call, dict):
+                continue
+            fn = call.get("function") or {}
+            index = call.get("index", 0)
+            if self.call_index != index or self.open is None:
+                name = str(fn.get("name") or "")
+                item = call_item(self.req, str(call.get("id") or new_id("call")), name, "",
+                                 status="in_progress")
+                item["_chat_name"] = name
+                out += self._open(item)
+                self.call_index = index
+            args = fn.get("arguments")
+            if isinstance(args, str) and args:
+                self.text.append(args)
+                if self.open is not None and self.open["type"] == "function_call":
+                    out += self._event("response.function_call_arguments.delta",
+                                       {**self._where(), "delta": args})
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+        return out
+
+    def finish(self, usage: JSON | None) -> bytes:
+        """Close the open item and send ``response.completed`` (or ``response.incomplete``)."""
+        out = self._close()
+        status, incomplete = status_of(self.finish_reason)
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        return out + self._event(kind, {"response": self._response(status, usage, incomplete)})
+
+    def fail(self, code: str, message: str, usage: JSON | None = None) -> bytes:
+        """A failure after the stream started: an ``error`` event, then ``response.failed``."""
+        if self.open is not None:  # what was delivered stays visible, marked incomplete
+            self.open = None
+        out = self._event("error", {"code": code, "message": message, "param": None})
+        err = {"code": code, "message": message}
+        return out + self._event("response.failed",
+                                 {"response": self._response("failed", usage, error=err)})
