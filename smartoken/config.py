@@ -113,6 +113,8 @@ class Settings:
     shutdown_grace_s: float = 30.0
     shutdown_delay_s: float = 0.0
     ledger_flush_s: float = 0.25  # how often the batched ledger writer commits
+    # Stored Responses API answers (previous_response_id) are kept this many days; 0 stores none.
+    responses_retention_days: int = 30
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -395,7 +397,7 @@ def load_settings(
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
              "builtin_presets", "demo", "providers", "models", "files", "breaker",
-             *OPS_KEYS}
+             "responses_retention_days", *OPS_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -440,6 +442,8 @@ def load_settings(
         initial_admin_credit=_usd(data.get("initial_admin_credit", "100"), source,
                                   "initial_admin_credit"),
         master_key=env.get("SMARTOKEN_MASTER_KEY") or None,
+        responses_retention_days=_int(data.get("responses_retention_days", 30), source,
+                                      "responses_retention_days", 0),
         **_ops(data, source, env),
         config_path=config_path,
         providers=providers,

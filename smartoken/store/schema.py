@@ -204,3 +204,18 @@ catalog_documents = Table(
     Column("note", String(500), nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Responses API answers kept for previous_response_id and GET /v1/responses/{id} (migration
+# 0017): the response object and the conversation items before its output, per account, until
+# expires_at (the retention setting).
+stored_responses = Table(
+    "stored_responses",
+    metadata,
+    Column("id", String(64), primary_key=True),  # resp_…
+    Column("account_id", Integer, nullable=False, index=True),
+    Column("key_id", Integer, nullable=False),
+    Column("body", Text, nullable=False),  # the response object, JSON
+    Column("history", Text, nullable=False),  # JSON list of the input items up to this answer
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
