@@ -29,6 +29,7 @@ from smartoken.catalog.model import Catalog
 from smartoken.cluster.setup import Cluster, Reserver, scaleout
 from smartoken.config import ConfigError, Settings
 from smartoken.files.service import Files
+from smartoken.invocation import cli_command
 from smartoken.ledger.journal import Journal
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.live_providers import catalog_base
@@ -162,7 +163,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 f"\nSmarToken first start: admin account '{settings.admin_name}' created "
                 f"(console password: {password}).\n"
                 f"Create your first API key with:\n"
-                f"  smartoken keys create --account {settings.admin_name} --name first-key\n",
+                f"  {cli_command()} keys create --account {settings.admin_name} --name first-key\n",
                 flush=True,
             )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import math
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -79,8 +80,8 @@ class DemoProvider:
             import orjson
 
             args = orjson.dumps(_sample(fn.get("parameters") or {})).decode()
-            digest = hashlib.sha256(args.encode()).hexdigest()[:24]
-            return "", [{"id": f"call_{digest}", "type": "function",
+            # Fresh ids per answer, as a vendor's: clients key tool results by them.
+            return "", [{"id": f"call_{secrets.token_hex(12)}", "type": "function",
                          "function": {"name": fn.get("name", "tool"), "arguments": args}}]
         asked = _last_user_text(messages).strip()
         fmt = body.get("response_format") or {}
@@ -120,8 +121,8 @@ class DemoProvider:
                 "total_tokens": prompt + completion}
 
     def _head(self, body: JSON, obj: str) -> JSON:
-        seed = hashlib.sha256(repr(body.get("messages")).encode()).hexdigest()[:24]
-        return {"id": f"chatcmpl-demo{seed}", "object": obj, "created": int(time.time()),
+        return {"id": f"chatcmpl-demo{secrets.token_hex(12)}", "object": obj,
+                "created": int(time.time()),
                 "model": body.get("model", "demo"), "system_fingerprint": FINGERPRINT}
 
     async def complete(self, body: JSON) -> JSON:
