@@ -23,7 +23,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,6 +37,9 @@ from prometheus_client import (
 
 from smartoken.ledger.records import UsageRecord
 
+if TYPE_CHECKING:
+    from smartoken.budget.contract import Reserver
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
@@ -49,7 +52,7 @@ class LiveSources(Protocol):
     """What the live gauges read: ``AppState`` satisfies it."""
 
     @property
-    def reserver(self) -> Any: ...
+    def reserver(self) -> Reserver: ...
 
     @property
     def ledger(self) -> Any: ...

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from smartoken import tokens
 from smartoken.auth.keys import KeyCache
 from smartoken.budget.clock import clock_from_env
+from smartoken.budget.contract import Reserver
 from smartoken.budget.ratelimit import RateLimiter
 from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
-from smartoken.cluster.setup import Cluster, Reserver, scaleout
+from smartoken.cluster.setup import Cluster, scaleout
 from smartoken.config import ConfigError, Settings
 from smartoken.files.service import Files
 from smartoken.invocation import cli_command
@@ -113,7 +114,7 @@ async def _poll_changes(state: AppState) -> None:
                 state.keys.clear()
             seen, txns = await repo.transactions_since(state.engine, seen, state.origin)
             if txns:
-                state.reserver.apply_external(txns)
+                await state.reserver.apply_external(txns)
         except Exception:  # the database may be briefly unavailable; try again next tick
             log.warning("change poller: database unavailable", exc_info=True)
 

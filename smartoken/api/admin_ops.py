@@ -29,8 +29,7 @@ async def post_transaction(state: AppState, account_id: int, kind: str, amount: 
     """
     held = 0
     if amount < 0:
-        await state.reserver.ensure_wallet(account_id)
-        if not state.reserver.hold(account_id, -amount):
+        if not await state.reserver.hold(account_id, -amount):
             raise InvalidRequest("This adjustment would take the wallet below zero (money "
                                  "reserved by requests in flight counts as spent).",
                                  param="amount", code="insufficient_balance")
@@ -41,8 +40,8 @@ async def post_transaction(state: AppState, account_id: int, kind: str, amount: 
                                                    origin=state.origin)
     finally:
         if held:
-            state.reserver.unhold(account_id, held)
-    state.reserver.apply_external([(txn_id, account_id, amount)])
+            await state.reserver.unhold(account_id, held)
+    await state.reserver.apply_external([(txn_id, account_id, amount)])
     return txn_id, balance
 
 

@@ -37,7 +37,7 @@ def page(data: list[Any], limit: int, offset: int) -> dict[str, Any]:
 async def wallet_view(state: AppState, account_id: int, recorded: int) -> dict[str, Any]:
     """The wallet as the gateway sees it now: the recorded balance, plus debits settled but not
     yet written and money reserved by requests in flight."""
-    live = state.reserver.snapshot(account_id)
+    live = await state.reserver.snapshot(account_id)
     balance, reserved = live if live is not None else (recorded, 0)
     return {"object": "wallet", "account_id": account_id, "balance": format_usd(balance),
             "reserved": format_usd(reserved), "available": format_usd(balance - reserved),
@@ -64,7 +64,7 @@ def key_status(row: dict[str, Any]) -> str:
 
 async def key_view(state: AppState, row: dict[str, Any]) -> dict[str, Any]:
     _, day, month = state.windows.now()
-    live = state.reserver.key_snapshot(int(row["id"]), day, month)
+    live = await state.reserver.key_snapshot(int(row["id"]), day, month)
     if live is None:
         spent_day, spent_month = await repo.key_spend(state.engine, int(row["id"]), day, month)
         reserved = 0

@@ -58,6 +58,11 @@ log = logging.getLogger("smartoken.budget")
 REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
                 redis_errors.BusyLoadingError, OSError)
 CREDIT_POLL = 1.0
+HOLD = "hold"  # the window of a hold (key 0): never a real day or month
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisReserver(SharedReserver):
@@ -76,6 +81,8 @@ class RedisReserver(SharedReserver):
         self._load = redis.register_script(lua.LOAD)
         self._after = redis.register_script(lua.AFTER_BATCH)
         self._invalidate = redis.register_script(lua.INVALIDATE)
+        self._hold = redis.register_script(lua.HOLD)
+        self._holds: dict[tuple[int, int], list[str]] = defaultdict(list)
         self._beat = redis.register_script(lua.HEARTBEAT)
         self._live: dict[str, Reservation] = {}  # held in Redis: running, or settled unwritten
         self._held: dict[str, int] = {}  # settled amount of the settled ones
@@ -112,11 +119,10 @@ class RedisReserver(SharedReserver):
                 verdict, value = await self._run_reserve(
                     keys, [amount, *limits, rid, deadline, meta, time.time(),
                            self._opt.reservation_ttl / 3 + 0.5])
-                verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
+                verdict = _text(verdict)
                 if verdict != "load":
                     break
-                await self._load_missing(key, day, month,
-                                         value.decode() if isinstance(value, bytes) else value)
+                await self._load_missing(key, day, month, _text(value))
             else:
                 raise BudgetStoreUnavailable("Budget counters could not be loaded; retry.")
         except REDIS_ERRORS as exc:
@@ -171,14 +177,18 @@ class RedisReserver(SharedReserver):
         self.in_flight += 1
         return res
 
+    async def _load_wallet(self, account_id: int) -> None:
+        p = self._p
+        bal, ver = await snapshots.wallet_counter(self._engine, account_id)
+        await self._load(keys=[f"{p}ab:{account_id}", f"{p}av:{account_id}"],
+                         args=["bal", bal, ver, secrets.token_hex(6), self._opt.counter_ttl])
+
     async def _load_missing(self, key: KeyContext, day: str, month: str, need: str) -> None:
         p, gen = self._p, secrets.token_hex(6)
         floor = f"{p}av:{key.account_id}"
         ttl = self._opt.counter_ttl
         if "a" in need:
-            bal, ver = await snapshots.wallet_counter(self._engine, key.account_id)
-            await self._load(keys=[f"{p}ab:{key.account_id}", floor],
-                             args=["bal", bal, ver, gen, ttl])
+            await self._load_wallet(key.account_id)
         for flag, window in (("d", day), ("m", month)):
             if flag in need:
                 spent, ver = await snapshots.key_window_counter(
@@ -222,6 +232,92 @@ class RedisReserver(SharedReserver):
                 self.redis_ok = False
                 await asyncio.sleep(0.2 * (attempt + 1))
         # Not applied: the worst case stays held until the batch (or the expiry) releases it.
+
+    # -------------------------------------------------------------- holds and views
+
+    async def hold(self, account_id: int, amount: int) -> bool:
+        """A reservation without a key (key 0, window ``hold``) checked against the balance in
+        one script; released by ``unhold`` after the shared balance was dropped."""
+        rid = "hold_" + secrets.token_hex(12)
+        keys = self._keys(account_id, 0, HOLD, HOLD)
+        ttl = self._opt.reservation_ttl
+        try:
+            for _ in range(6):
+                now = time.time()
+                verdict, _value = await self._hold(keys=keys, args=[
+                    amount, rid, now + ttl, f"{account_id}|0|{HOLD}|{HOLD}|{amount}", now,
+                    ttl / 3 + 0.5])
+                verdict = _text(verdict)
+                if verdict != "load":
+                    break
+                await self._load_wallet(account_id)
+            else:
+                verdict = "warming"
+        except REDIS_ERRORS:
+            verdict = "warming"
+        if verdict == "warming":
+            raise BudgetStoreUnavailable("The shared budget store (Redis) cannot check the "
+                                         "wallet right now; nothing was changed. Retry shortly.")
+        if verdict == "wallet":
+            return False
+        self._holds[(account_id, amount)].append(rid)
+        return True
+
+    async def unhold(self, account_id: int, amount: int) -> None:
+        """The adjustment is written (or failed): drop the shared balance first, so a request
+        never sees the old balance without the hold, then release the hold."""
+        ids = self._holds.get((account_id, amount))
+        if not ids:
+            return
+        rid = ids.pop()
+        if not ids:
+            del self._holds[(account_id, amount)]
+        try:
+            await self._drop_balance(account_id)
+        finally:
+            try:
+                await self._settle(keys=self._keys(account_id, 0, HOLD, HOLD), args=[rid, 0])
+            except REDIS_ERRORS:  # swept after the reservation TTL
+                log.warning("could not release hold %s; it expires with its TTL", rid)
+
+    async def _drop_balance(self, account_id: int) -> None:
+        _bal, version = await snapshots.wallet_counter(self._engine, account_id)
+        await self._invalidate(keys=[f"{self._p}av:{account_id}", f"{self._p}ab:{account_id}"],
+                               args=[version])
+
+    async def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
+        """A credit or adjustment written to the ledger: the shared balance reloads at once
+        (the credit poller does the same for transactions written by anyone, within 1 s)."""
+        if self._fallback is not None:
+            await self._fallback.apply_external(txns)
+        for account_id in sorted({a for _txn, a, _amount in txns}):
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self._drop_balance(account_id)
+
+    async def snapshot(self, account_id: int) -> tuple[int, int] | None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hget(f"{self._p}ab:{account_id}", "bal")
+                pipe.get(f"{self._p}ar:{account_id}")
+                bal, held = await pipe.execute()
+        except REDIS_ERRORS:
+            return None
+        return None if bal is None else (int(bal), int(held or 0))
+
+    async def key_snapshot(self, key_id: int, day: str,
+                           month: str) -> tuple[int, int, int] | None:
+        p = self._p
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hget(f"{p}ks:{key_id}:{day}", "spent")
+                pipe.hget(f"{p}ks:{key_id}:{month}", "spent")
+                pipe.get(f"{p}kr:{key_id}:{day}")
+                d, m, held = await pipe.execute()
+        except REDIS_ERRORS:
+            return None
+        if d is None or m is None:
+            return None
+        return int(d), int(m), int(held or 0)
 
     # -------------------------------------------------------------- ledger hooks
 

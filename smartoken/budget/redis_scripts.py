@@ -60,6 +60,31 @@ redis.call('HSET', KEYS[8], ARGV[4], ARGV[6])
 return {'ok', 0}
 """
 
+# KEYS: ab ar ksd krd ksm krm res resd epoch  (key 0, windows 'hold': no budget counters)
+# ARGV: amount id deadline meta now warm
+# Sets money aside on the wallet while a negative adjustment is written: a reservation without
+# a key, checked against the balance like RESERVE and released by SETTLE with 0.
+HOLD = """
+local now = tonumber(ARGV[5])
+local epoch = redis.call('GET', KEYS[9])
+if not epoch then
+  redis.call('SET', KEYS[9], now + tonumber(ARGV[6]))
+  return {'warming', 0}
+end
+if tonumber(epoch) > now then return {'warming', 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'load', 'a'} end
+local amount = tonumber(ARGV[1])
+local avail = tonumber(redis.call('HGET', KEYS[1], 'bal')) -
+              tonumber(redis.call('GET', KEYS[2]) or '0')
+if amount > avail then return {'wallet', avail} end
+redis.call('INCRBY', KEYS[2], amount)
+redis.call('INCRBY', KEYS[4], amount)
+redis.call('INCRBY', KEYS[6], amount)
+redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[8], ARGV[2], ARGV[4])
+return {'ok', 0}
+"""
+
 # KEYS: ab ar ksd krd ksm krm res resd
 # ARGV: id actual
 # Turns a live reservation into its actual cost (0 releases it). The settled cost stays held in

@@ -223,7 +223,7 @@ class MemoryReserver:
             await asyncio.sleep(interval)
             self.expire()
 
-    def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
+    async def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
         """Apply wallet transactions written by other processes: (txn id, account, amount)."""
         for txn_id, account_id, amount in txns:
             wallet = self._wallets.get(account_id)
@@ -233,18 +233,20 @@ class MemoryReserver:
             elif ("wallet", account_id) in self._loading:
                 self._pending.setdefault(account_id, []).append((txn_id, amount))
 
-    def hold(self, account_id: int, amount: int) -> bool:
-        """Set ``amount`` of a loaded wallet aside (for a debit being written), if available."""
+    async def hold(self, account_id: int, amount: int) -> bool:
+        """Set ``amount`` of the wallet aside (for a debit being written), if available."""
+        await self.ensure_wallet(account_id)
+        # From here: no await, so the check and the hold are one atomic step.
         wallet = self._wallets[account_id]
         if amount > wallet.balance - wallet.reserved:
             return False
         wallet.reserved += amount
         return True
 
-    def unhold(self, account_id: int, amount: int) -> None:
+    async def unhold(self, account_id: int, amount: int) -> None:
         self._wallets[account_id].reserved -= amount
 
-    def key_snapshot(self, key_id: int, day: str, month: str) -> tuple[int, int, int] | None:
+    async def key_snapshot(self, key_id: int, day: str, month: str) -> tuple[int, int, int] | None:
         """(spent today, spent this month, reserved now) for a loaded key, else None."""
         spend = self._keys.get(key_id)
         if spend is None or day not in spend.spent or month not in spend.spent:
@@ -256,6 +258,12 @@ class MemoryReserver:
         if spend is not None and not any(spend.reserved.values()):
             del self._keys[key_id]
 
-    def snapshot(self, account_id: int) -> tuple[int, int] | None:
+    async def snapshot(self, account_id: int) -> tuple[int, int] | None:
         wallet = self._wallets.get(account_id)
         return None if wallet is None else (wallet.balance, wallet.reserved)
+
+    async def start(self) -> None:
+        """Nothing to start: ``AppState`` runs ``run_expiry``."""
+
+    async def close(self) -> None:
+        pass

@@ -29,14 +29,11 @@ class SharedReserver:
     def release(self, res: Reservation) -> None:
         self.settle(res, 0)
 
-    def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
-        """Shared counters learn of credits from the database, not from this poller."""
+    async def apply_external(self, txns: list[tuple[int, int, int]]) -> None:
+        """Shared counters read credits from the database."""
 
     def forget_key(self, key_id: int) -> None:
         pass
-
-    def snapshot(self, account_id: int) -> tuple[int, int] | None:
-        return None
 
     async def before_write(self, batch: list[UsageRecord]) -> None:
         waits = [t for rec in batch if (t := self._settles.get(rec.id)) is not None]

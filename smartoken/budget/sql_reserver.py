@@ -43,6 +43,7 @@ from smartoken.money import format_usd
 from smartoken.store.schema import key_spend, reservations, usage_records, wallets
 
 log = logging.getLogger("smartoken.budget")
+HOLD = "hold"  # the window of a hold's row (key 0): never a real day or month
 
 
 def _no_balance(amount: int, available: int) -> InsufficientBalance:
@@ -80,6 +81,7 @@ class SqlReserver(SharedReserver):
         self._origin = origin[:40]
         self._ttl = reservation_ttl
         self._tasks: list[asyncio.Task[None]] = []
+        self._holds: dict[tuple[int, int], list[str]] = defaultdict(list)
 
     async def reserve(self, key: KeyContext, amount: int,
                       request_id: str = "") -> Reservation:
@@ -194,6 +196,60 @@ class SqlReserver(SharedReserver):
                             exc_info=True)
                 await asyncio.sleep(0.2 * (attempt + 1))
         # The row keeps the worst case until the ledger batch deletes it: conservative.
+
+    # -------------------------------------------------------------- holds and views
+
+    async def hold(self, account_id: int, amount: int) -> bool:
+        """A reservation row with no key (key 0, window ``hold``), checked under the wallet
+        lock like any reservation; kept alive by the heartbeat until ``unhold``."""
+        rid = "hold_" + secrets.token_hex(12)
+        r = reservations.c
+        async with self._engine.begin() as conn:  # a real transaction on every dialect
+            balance = await conn.scalar(
+                update(wallets).where(wallets.c.account_id == account_id)
+                .values(balance_micro=wallets.c.balance_micro)
+                .returning(wallets.c.balance_micro))
+            reserved = await conn.scalar(select(_sum(r.amount_micro,
+                                                     r.account_id == account_id)))
+            if balance is None or amount > int(balance) - int(reserved or 0):
+                return False
+            await conn.execute(insert(reservations).values(
+                id=rid, account_id=account_id, key_id=0, day=HOLD, month=HOLD,
+                amount_micro=amount, settled=False, deadline=time.time() + self._ttl,
+                holder=self._origin))
+        self._holds[(account_id, amount)].append(rid)
+        return True
+
+    async def unhold(self, account_id: int, amount: int) -> None:
+        ids = self._holds.get((account_id, amount))
+        if not ids:
+            return
+        rid = ids.pop()
+        if not ids:
+            del self._holds[(account_id, amount)]
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(reservations).where(reservations.c.id == rid))
+
+    async def snapshot(self, account_id: int) -> tuple[int, int] | None:
+        r = reservations.c
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(
+                select(wallets.c.balance_micro).where(wallets.c.account_id == account_id)
+                .scalar_subquery(),
+                _sum(r.amount_micro, r.account_id == account_id)))).one()
+        return None if row[0] is None else (int(row[0]), int(row[1]))
+
+    async def key_snapshot(self, key_id: int, day: str,
+                           month: str) -> tuple[int, int, int] | None:
+        r, ks = reservations.c, key_spend.c
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(
+                *(select(ks.spent_micro).where(ks.key_id == key_id, ks.period == w)
+                  .scalar_subquery() for w in (day, month)),
+                _sum(r.amount_micro, r.key_id == key_id, r.day == day)))).one()
+        if row[0] is None or row[1] is None:  # a window not started yet: the ledger has it
+            return None
+        return int(row[0]), int(row[1]), int(row[2])
 
     # -------------------------------------------------------------- ledger hooks
 

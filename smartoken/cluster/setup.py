@@ -16,14 +16,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smartoken.auth.keys import KeyContext
+from smartoken.budget.contract import Reserver
 from smartoken.budget.redis_reserver import RedisReserver
-from smartoken.budget.reserver import MemoryReserver, Reservation
+from smartoken.budget.reserver import MemoryReserver
 from smartoken.budget.sql_reserver import SqlReserver
 from smartoken.budget.windows import Windows
 from smartoken.cluster import bus
@@ -36,24 +35,11 @@ from smartoken.routing.shared_health import SharedHealthBoard
 log = logging.getLogger("smartoken.cluster")
 
 
-class Reserver(Protocol):
-    in_flight: int
-
-    async def reserve(self, key: KeyContext, amount: int,
-                      request_id: str = "") -> Reservation: ...
-
-    def settle(self, res: Reservation, actual: int) -> None: ...
-
-    def release(self, res: Reservation) -> None: ...
-
-    def apply_external(self, txns: list[tuple[int, int, int]]) -> None: ...
-
-
 @dataclass(slots=True)
 class Cluster:
     mode: str  # memory | sql | redis
     options: ClusterOptions
-    reserver: Any
+    reserver: Reserver
     health: HealthBoard
     redis: Redis | None = None
     hooks: LedgerHooks | None = None
@@ -99,7 +85,7 @@ async def scaleout(settings: Settings, engine: AsyncEngine, windows: Windows,
     options = ClusterOptions.from_env(env)
     mode = choose_mode(settings, options)
     redis = connect(settings.redis_url) if settings.redis_url else None
-    reserver: Any
+    reserver: Reserver
     health: HealthBoard
     if redis is not None:
         health = SharedHealthBoard(redis, options.prefix, options.breaker_refresh,
@@ -113,18 +99,17 @@ async def scaleout(settings: Settings, engine: AsyncEngine, windows: Windows,
         reserver = SqlReserver(engine, windows, origin, options.reservation_ttl)
     else:
         reserver = MemoryReserver(engine, windows, memory_ttl)
-    hooks = reserver if mode != "memory" else None
+    shared = isinstance(reserver, (SqlReserver, RedisReserver))
+    hooks: LedgerHooks | None = reserver if shared else None  # type: ignore[assignment]
     cluster = Cluster(mode, options, reserver, health, redis, hooks)
     log.info("budget reservations: %s", mode)
     try:
-        if mode != "memory":
-            await reserver.start()
+        await reserver.start()
         yield cluster
     finally:
         for task in cluster.tasks:
             task.cancel()
         await asyncio.gather(*cluster.tasks, return_exceptions=True)
-        if mode != "memory":
-            await reserver.close()
+        await reserver.close()
         if redis is not None:
             await redis.aclose()

@@ -98,5 +98,5 @@ async def credit(ctx: Ctx) -> Response:
         origin=state.origin)
     # Written with this gateway's origin, so its poller skips it: apply it here, now. Other
     # processes pick it up through their pollers (their origin differs).
-    state.reserver.apply_external([(txn, account_id, amount)])
+    await state.reserver.apply_external([(txn, account_id, amount)])
     return RedirectResponse(f"/console/admin/accounts?credited={txn}", 303)

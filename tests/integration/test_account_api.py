@@ -1,5 +1,6 @@
 """Issue 4: an account's key sees only its own keys, usage and transactions; revoked and
-expired keys are refused on their next request."""
+expired keys are refused on their next request. Run under every reserver (issue 12, item 3;
+tests/reservers.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import pytest
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.moneykit import MASTER, MESSAGES, AdminAPI
+from tests.reservers import reserver_env  # noqa: F401  (fixture)
+from tests.services import pg_url, redis_prefix  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def gw(fake: FakeUpstream, make_gateway: Any) -> Gateway:
-    return make_gateway(fake_config(fake),  # type: ignore[no-any-return]
-                        env={"SMARTOKEN_MASTER_KEY": MASTER})
+def gw(fake: FakeUpstream, make_inproc: Any,
+       reserver_env: dict[str, str]) -> Gateway:  # noqa: F811
+    return make_inproc(fake_config(fake),  # type: ignore[no-any-return]
+                       env={"SMARTOKEN_MASTER_KEY": MASTER, **reserver_env})
 
 
 def test_account_a_cannot_read_account_b(gw: Gateway) -> None:

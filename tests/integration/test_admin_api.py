@@ -1,4 +1,5 @@
-"""Issue 4: the admin API (accounts, wallets, keys, usage, CSV) and its refusals."""
+"""Issue 4: the admin API (accounts, wallets, keys, usage, CSV) and its refusals, run under
+every reserver (issue 12, item 3; tests/reservers.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ import pytest
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.moneykit import MASTER, MAX_TOKENS, MESSAGES, AdminAPI, assert_ledger_balances, micro
+from tests.reservers import reserver_env  # noqa: F401  (fixture)
+from tests.services import pg_url, redis_prefix  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def gw(fake: FakeUpstream, make_gateway: Any) -> Gateway:
+def gw(fake: FakeUpstream, make_inproc: Any,
+       reserver_env: dict[str, str]) -> Gateway:  # noqa: F811
     models = {"kimi-k2": {"routes": [{"provider": "fake0", "upstream_model": "kimi-up"}]},
               "deepseek-chat": {"routes": [{"provider": "fake0", "upstream_model": "ds-up"}]}}
-    return make_gateway(fake_config(fake, models=models),  # type: ignore[no-any-return]
-                        env={"SMARTOKEN_MASTER_KEY": MASTER})
+    return make_inproc(fake_config(fake, models=models),  # type: ignore[no-any-return]
+                       env={"SMARTOKEN_MASTER_KEY": MASTER, **reserver_env})
 
 
 def _err(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:

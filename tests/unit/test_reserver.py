@@ -49,7 +49,7 @@ def test_concurrent_reservations_never_pass_the_budget(tmp_path: Path) -> None:
         assert all(isinstance(x, BudgetExceeded) for x in results if x not in held)
         for res in held:
             r.settle(res, 300)
-        assert r.key_snapshot(1, *r.windows.now()[1:]) == (9_900, 9_900, 0)
+        assert await r.key_snapshot(1, *r.windows.now()[1:]) == (9_900, 9_900, 0)
         with pytest.raises(BudgetExceeded):
             await r.reserve(key, 101)
         r.settle(await r.reserve(key, 100), 100)
@@ -67,13 +67,13 @@ def test_expired_reservation_is_released_and_a_late_settle_still_counts(tmp_path
             await r.reserve(key, 1)
         assert r.expire(now=stuck.born + 30) == 0  # younger than the ttl: kept
         assert r.expire(now=stuck.born + 61) == 1
-        assert r.in_flight == 0 and r.snapshot(1) == (1_000_000, 0)
+        assert r.in_flight == 0 and await r.snapshot(1) == (1_000_000, 0)
         late = await r.reserve(key, 600)
         r.settle(stuck, 400)  # the stuck request did finish: its cost is counted
         r.settle(stuck, 400)  # idempotent
         r.settle(late, 600)
-        assert r.snapshot(1) == (999_000, 0)
-        assert r.key_snapshot(1, *r.windows.now()[1:]) == (1_000, 1_000, 0)
+        assert await r.snapshot(1) == (999_000, 0)
+        assert await r.key_snapshot(1, *r.windows.now()[1:]) == (1_000, 1_000, 0)
 
     _run(tmp_path, body)
 
@@ -97,19 +97,19 @@ def test_a_credit_during_the_wallet_load_counts_once(tmp_path: Path,
         load = asyncio.ensure_future(r.ensure_wallet(1))
         await read.wait()
         txn, _ = await repo.credit_wallet(engine, 1, 5)
-        r.apply_external([(txn, 1, 5)])  # what the admin API or the poller does
+        await r.apply_external([(txn, 1, 5)])  # what the admin API or the poller does
         go_on.set()
         await load
         txn2, _ = await repo.credit_wallet(engine, 1, 7)
-        r.apply_external([(txn2, 1, 7)])
+        await r.apply_external([(txn2, 1, 7)])
         monkeypatch.setattr(repo, "wallet_snapshot", original)
         balance, _ = await repo.wallet_snapshot(engine, 1)
-        assert balance == 1_000_012 and r.snapshot(1) == (balance, 0)
+        assert balance == 1_000_012 and await r.snapshot(1) == (balance, 0)
         # A transaction already in a snapshot is not added again.
         r2 = MemoryReserver(engine, r.windows)
         await r2.ensure_wallet(1)
-        r2.apply_external([(txn, 1, 5), (txn2, 1, 7)])
-        assert r2.snapshot(1) == (balance, 0)
+        await r2.apply_external([(txn, 1, 5), (txn2, 1, 7)])
+        assert await r2.snapshot(1) == (balance, 0)
 
     _run(tmp_path, body)
 
@@ -124,7 +124,7 @@ def test_an_over_count_is_charged_in_full_where_it_fits_and_cut_where_it_does_no
         # 3,500 left; another request holds 3,000 of it: only 500 more fits.
         held = await r.reserve(key, 3_000)
         assert r.settle(await r.reserve(key, 100), 2_000) == 500
-        assert r.snapshot(1) == (1_000_000 - 1_500 - 500, 3_000)
+        assert await r.snapshot(1) == (1_000_000 - 1_500 - 500, 3_000)
         # Under its reservation, a request is charged exactly its actual cost.
         assert r.settle(held, 2_900) == 2_900
         # 1,500 + 500 + 2,900 = 4,900 spent: exactly 100 is left, never more.
