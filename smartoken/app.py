@@ -43,6 +43,10 @@ def _error_response(err: GatewayError) -> Response:
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     note_refused(request, exc)
+    protocol = request.scope.get("state", {}).get("protocol")
+    if protocol is not None:  # shaped as the client's protocol has it (protocols/)
+        return Response(protocol.error_body(exc), status_code=exc.status,
+                        headers=exc.headers, media_type="application/json")
     return _error_response(exc)
 
 

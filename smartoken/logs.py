@@ -172,7 +172,7 @@ def log_request(rec: UsageRecord, key_prefix: str) -> None:
         "stream": rec.stream, "prompt_tokens": rec.prompt_tokens,
         "completion_tokens": rec.completion_tokens, "usage_estimated": rec.usage_estimated,
         "cost_usd": format_usd(rec.cost_micro), "latency_ms": rec.latency_ms,
-        "ttft_ms": rec.ttft_ms, "error": rec.error}})
+        "ttft_ms": rec.ttft_ms, "error": rec.error, "protocol": rec.protocol}})
 
 
 def log_refused(request_id: str | None, method: str, path: str, client: str | None,

@@ -13,9 +13,9 @@ from starlette.responses import Response
 from smartoken.api import admin_input as inp
 from smartoken.api import admin_ops, admin_views
 from smartoken.api.http import JSONResponse, read_body
-from smartoken.api.wire import JSON
 from smartoken.errors import InvalidRequest, NotFound
 from smartoken.money import format_usd
+from smartoken.protocols.wire import JSON
 from smartoken.state import AppState
 from smartoken.store import money_repo, repo
 

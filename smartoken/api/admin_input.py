@@ -12,9 +12,9 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smartoken.api import wire
 from smartoken.errors import InvalidRequest
 from smartoken.money import MoneyError, parse_usd
+from smartoken.protocols import wire
 from smartoken.store.repo import UsageFilter
 
 BODY_LIMIT = 64 * 1024

@@ -97,7 +97,7 @@ USAGE_FIELDS = ("id", "created_at", "account_id", "key_id", "requested_model", "
                 "provider", "route", "upstream_model", "status", "http_status", "stream",
                 "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens",
                 "reasoning_tokens", "usage_estimated", "latency_ms", "ttft_ms", "cost", "day",
-                "month", "error")
+                "month", "error", "protocol")
 
 
 def usage_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartoken.api import wire
 from smartoken.api.admin_auth import require_admin
 from smartoken.api.http import JSONResponse, app_state, read_body
 from smartoken.catalog.document import CatalogError, overlay
 from smartoken.config import ConfigError, catalog_document
 from smartoken.errors import InvalidRequest
 from smartoken.live_providers import apply_catalog, catalog_base
+from smartoken.protocols import wire
 from smartoken.state import AppState
 from smartoken.store import catalog_docs
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import Response
 
-from smartoken.api import wire
-from smartoken.api.http import JSONResponse, app_state, authenticate, read_body
-from smartoken.relay import pipeline
+from smartoken.api.inbound import serve
+from smartoken.protocols.embeddings import PROTOCOL
+from smartoken.relay.stream import RelayStream
 
 
-async def embeddings(request: Request) -> JSONResponse:
-    state = app_state(request)
-    key = await authenticate(request)
-    data = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
-    call = await pipeline.prepare_embeddings(state, request.state.request_id, key, data)
-    return JSONResponse(await pipeline.complete(state, call, "embed"))
+async def embeddings(request: Request) -> Response | RelayStream:
+    return await serve(request, PROTOCOL)

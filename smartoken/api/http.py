@@ -41,5 +41,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def authenticate(request: Request) -> KeyContext:
-    return await app_state(request).keys.authenticate(request.headers.get("authorization"))
+async def authenticate(request: Request, *, api_key_header: bool = False) -> KeyContext:
+    """The key of ``Authorization: Bearer``; with ``api_key_header`` (Anthropic's clients)
+    ``x-api-key`` is accepted too when no Authorization header is sent."""
+    authorization = request.headers.get("authorization")
+    if authorization is None and api_key_header:
+        api_key = request.headers.get("x-api-key")
+        if api_key:
+            authorization = "Bearer " + api_key
+    return await app_state(request).keys.authenticate(authorization)

@@ -28,7 +28,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smartoken.api import wire
 from smartoken.api.admin_auth import require_admin
 from smartoken.api.http import JSONResponse, app_state, read_body
 from smartoken.auth.secretbox import SecretBox, SecretKeyError
@@ -39,6 +38,7 @@ from smartoken.errors import (
     NotFound,
 )
 from smartoken.live_providers import apply
+from smartoken.protocols import wire
 from smartoken.providers.base import UpstreamError
 from smartoken.state import AppState
 from smartoken.store import providers as store

@@ -14,7 +14,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from smartoken.api import wire
 from smartoken.api.http import JSONResponse, read_body
 from smartoken.auth.keys import KeyContext, context_from_row, generate_key
 from smartoken.console import store
@@ -22,6 +21,7 @@ from smartoken.console.http import Ctx, gateway_url
 from smartoken.console.models import model_rows
 from smartoken.console.samples import SampleRequest, all_samples
 from smartoken.errors import InvalidRequest
+from smartoken.protocols import chat, wire
 from smartoken.relay import pipeline
 from smartoken.relay.stream import RelayStream
 from smartoken.store import repo
@@ -94,11 +94,11 @@ def chat_body(data: Any) -> dict[str, Any]:
 async def playground_chat(ctx: Ctx) -> Any:
     state = ctx.state
     data = wire.parse_json(await read_body(ctx.request, state.settings.max_body_bytes))
-    body = chat_body(data)
+    body = chat.PROTOCOL.parse(chat_body(data))
     key = await playground_key(ctx)
     call = await pipeline.prepare(state, ctx.request.state.request_id, key, body)
     route, provider, it, first = await pipeline.open_stream(state, call)
-    return RelayStream(state, call, route, provider, it, first)
+    return RelayStream(state, call, route, provider, it, first, chat.PROTOCOL.framer(call))
 
 
 async def playground_samples(ctx: Ctx) -> Response:

@@ -40,6 +40,7 @@ class UsageRecord:
     attempts: str | None = None  # JSON list of attempts
     error: str | None = None
     cache_write_tokens: int = 0  # a column added by migration 0012: last, as in the table
+    protocol: str = "chat"  # the client protocol (migration 0016): chat, embeddings, messages...
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 from smartoken import tokens
-from smartoken.api import wire
 from smartoken.auth.keys import KeyContext
 from smartoken.budget.reserver import Reservation
 from smartoken.catalog.model import ModelSpec
@@ -59,6 +58,7 @@ class Call:
     max_output: int
     started: float  # perf_counter
     price: Price  # the price of ``spec`` when the request started: reserved and settled by it
+    protocol: str  # the client protocol's name (``protocols/``), noted on the usage record
     reservation: Reservation | None = None
     attempts: list[JSON] = field(default_factory=list)
     chain: tuple[Leg, ...] = ()  # the models to try (fallbacks after the requested one)
@@ -104,8 +104,8 @@ def worst_case_cost(call: Call) -> int:
 
 
 async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
-                             data: JSON) -> Call:
-    wire.validate_embeddings(data)
+                             data: JSON, protocol: str = "embeddings") -> Call:
+    """Resolve and reserve a validated embeddings body (``protocols/embeddings.py``)."""
     requested = data["model"]
     spec = resolve_model(state, key, requested)
     if spec.kind != "embedding":
@@ -117,16 +117,17 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
     if not state.router.has_routes(spec.id):
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
-                time.perf_counter(), spec.price_at(start_instant(state)))
+                time.perf_counter(), spec.price_at(start_instant(state)), protocol)
     state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
     return call
 
 
-async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON) -> Call:
-    """Validate, resolve and reserve. Raises before anything is recorded or reserved."""
-    wire.validate_chat(data)
+async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON,
+                  protocol: str = "chat") -> Call:
+    """Resolve, fit and reserve a canonical chat body (already validated by its protocol's
+    ``parse``). Raises before anything is recorded or reserved."""
     requested = data["model"]
     spec = resolve_model(state, key, requested)
     if spec.kind != "chat":
@@ -142,7 +143,7 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON)
     opts = data.get("stream_options")
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
-                legs[0].max_output, time.perf_counter(), legs[0].price, chain=legs)
+                legs[0].max_output, time.perf_counter(), legs[0].price, protocol, chain=legs)
     state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
@@ -203,6 +204,7 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
         cost_micro=cost,
         attempts=orjson.dumps(call.attempts).decode() if call.attempts else None,
         error=error,
+        protocol=call.protocol,
     )
     state.ledger.record(rec)
     state.metrics.observe(rec)

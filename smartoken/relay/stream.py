@@ -13,13 +13,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
-from smartoken.errors import UpstreamFailed, sse_error
+from smartoken.errors import UpstreamFailed
 from smartoken.ledger import records
-from smartoken.providers.base import JSON, UpstreamError, Usage
+from smartoken.protocols.base import StreamFramer
+from smartoken.providers.base import JSON, UpstreamError
 from smartoken.relay.pipeline import Call, Delivered, _note_failure, _record
-from smartoken.relay.sse import DONE_FRAME
 from smartoken.routing.router import Route
 from smartoken.state import AppState
 
@@ -30,26 +28,17 @@ SSE_HEADERS = [
 ]
 
 
-def _usage_payload(u: Usage) -> JSON:
-    out: JSON = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                 "total_tokens": u.prompt_tokens + u.completion_tokens}
-    if u.cached_tokens:
-        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
-    if u.reasoning_tokens:
-        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
-    return out
-
-
 class RelayStream:
-    """An ASGI response that pumps ``it`` to the client and settles when it ends."""
+    """An ASGI response that pumps ``it`` to the client and settles when it ends. The bytes
+    are the client protocol's (``framer``); reading usage and what was delivered is the
+    relay's, whatever the protocol."""
 
     def __init__(self, state: AppState, call: Call, route: Route, provider: Any,
-                 it: AsyncIterator[JSON], first: JSON) -> None:
+                 it: AsyncIterator[JSON], first: JSON, framer: StreamFramer) -> None:
         self.state, self.call, self.route, self.provider = state, call, route, provider
-        self.it, self.first = it, first
+        self.it, self.first, self.framer = it, first, framer
         self.delivered = Delivered()
         self.client_gone = False
-        self.head: JSON | None = None
 
     async def _watch(self, receive: Any, task: asyncio.Task[Any]) -> None:
         while True:
@@ -60,33 +49,17 @@ class RelayStream:
                 return
 
     def _frame(self, chunk: JSON) -> bytes | None:
-        """Normalise one chunk for the client; None when it carries nothing to send."""
+        """Take usage and delivered text from one canonical chunk; the framer's bytes for it."""
         dialect = self.provider.dialect
         usage = dialect.usage(chunk)
         if usage is not None:
             self.delivered.usage = usage  # the last value wins; never added up
         chunk.pop("usage", None)
-        if self.head is None:
-            self.head = {k: chunk[k] for k in ("id", "created", "system_fingerprint")
-                         if k in chunk}
-        if not chunk.get("choices"):
-            return None
-        self.delivered.take(chunk)
-        if self.delivered.first_at is None:
-            self.delivered.first_at = time.perf_counter()
-        chunk["model"] = self.call.requested_model
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-    def _usage_frame(self, usage: Usage) -> bytes:
-        head = self.head or {}
-        payload = {"id": head.get("id", "chatcmpl-" + self.call.request_id),
-                   "object": "chat.completion.chunk", "created": head.get("created",
-                                                                          int(time.time())),
-                   "model": self.call.requested_model, "choices": [],
-                   "usage": _usage_payload(usage)}
-        if "system_fingerprint" in head:
-            payload["system_fingerprint"] = head["system_fingerprint"]
-        return b"data: " + orjson.dumps(payload) + b"\n\n"
+        if chunk.get("choices"):
+            self.delivered.take(chunk)
+            if self.delivered.first_at is None:
+                self.delivered.first_at = time.perf_counter()
+        return self.framer.chunk(chunk)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         task = asyncio.current_task()
@@ -98,6 +71,7 @@ class RelayStream:
             data = self._frame(self.first)
             if data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
+            tail = b""
             try:
                 async for chunk in self.it:
                     data = self._frame(chunk)
@@ -110,13 +84,11 @@ class RelayStream:
                     _note_failure(self.state, self.call, self.route, exc)
                     err = UpstreamFailed(f"The upstream stream failed after it started: "
                                          f"{exc.message}", status=502)
-                    await send({"type": "http.response.body", "body": sse_error(err),
-                                "more_body": True})
-            if status == records.OK and self.call.include_usage:
-                usage = self.delivered.usage or self.delivered.estimate(self.call.prompt_tokens)
-                await send({"type": "http.response.body", "body": self._usage_frame(usage),
-                            "more_body": True})
-            await send({"type": "http.response.body", "body": DONE_FRAME, "more_body": False})
+                    tail = self.framer.fail(err, self.delivered.estimate(self.call.prompt_tokens))
+            if status == records.OK:
+                tail = self.framer.end(self.delivered.usage
+                                       or self.delivered.estimate(self.call.prompt_tokens))
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
         except asyncio.CancelledError:
             if not self.client_gone:  # cancelled by the server (shutdown grace exceeded)
                 status, error = records.PARTIAL, "stream cut by the gateway shutting down"

@@ -102,6 +102,8 @@ usage_records = Table(
     Column("error", Text, nullable=True),
     # Prompt tokens written to the vendor's cache (migration 0012), priced at cache_write.
     Column("cache_write_tokens", Integer, nullable=False, default=0, server_default="0"),
+    # The client protocol the request came in by (migration 0016): chat, embeddings, messages.
+    Column("protocol", String(20), nullable=False, default="chat", server_default="chat"),
 )
 
 # In-flight reservations of the database-level reserver (several workers, no Redis).

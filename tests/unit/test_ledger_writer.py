@@ -220,13 +220,18 @@ async def test_a_journal_the_database_refuses_stays_for_later(
 
 
 def test_a_journal_line_written_before_a_column_was_added_still_reads(tmp_path: Path) -> None:
-    """Lines written by the version before migration 0012 have no cache_write_tokens: a
-    restart after the upgrade must still bill them, not drop them as cut lines."""
+    """Lines written by the version before migration 0012 have no cache_write_tokens (before
+    0016 no protocol): a restart after the upgrade must still bill them, not drop them as cut
+    lines."""
     rec = record(1, 1, 5)
     rec.cache_write_tokens = 40
+    rec.protocol = "messages"
     line = journal._line(rec)
     assert journal._parse(line) == rec
     values = orjson.loads(line)
-    old = journal._parse(orjson.dumps(values[:-1]))
+    old = journal._parse(orjson.dumps(values[:ROW_FIELDS.index("cache_write_tokens")]))
     assert old is not None and old.cache_write_tokens == 0 and old.cost_micro == rec.cost_micro
+    before_0016 = journal._parse(orjson.dumps(values[:ROW_FIELDS.index("protocol")]))
+    assert before_0016 is not None and before_0016.protocol == "chat"
+    assert before_0016.cache_write_tokens == 40
     assert journal._parse(orjson.dumps([*values, 1])) is None  # a line from the future

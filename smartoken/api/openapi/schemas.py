@@ -1,6 +1,6 @@
 """Schemas of the /v1 relay endpoints, the Files API and the stored providers.
 
-They describe what ``api/wire.py`` accepts (unknown fields pass through to the upstream, so
+They describe what ``protocols/wire.py`` accepts (unknown fields pass through to the upstream, so
 relay request objects allow additional properties), what ``files/`` answers, and what
 ``api/providers_admin.py`` validates.
 """
