@@ -132,6 +132,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         if settings.database_url:
             os.environ["SMARTOKEN_DATABASE_URL"] = settings.database_url
         os.environ["SMARTOKEN_LOG_LEVEL"] = level
+        from smartoken.cli.preload import fork_workers
+
+        fork_workers()
         uvicorn.run("smartoken.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, loop="uvloop", http="httptools", log_level=level,
                     access_log=False, **ops)
