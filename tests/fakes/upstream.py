@@ -176,7 +176,9 @@ class FakeUpstream:
         if status is None:
             return None
         message = "Incorrect API key provided" if status == 401 else "Rate limit reached"
+        after = self.scenario.get("retry_after")
         return web.Response(status=int(status), content_type="application/json",
+                            headers={"Retry-After": str(after)} if after is not None else None,
                             body=orjson.dumps({"error": {"message": message,
                                                          "type": "invalid_request_error"}}))
 
