@@ -84,6 +84,10 @@ class Metrics:
         self.cost = Counter(
             "smartoken_cost_micro_usd", "Cost billed in micro-USD (1e-6 USD), by model and "
             "key id.", ["model", "key"], registry=r)
+        self.overrun = Counter(
+            "smartoken_overrun_micro_usd", "Cost billed above the request's reservation, in "
+            "micro-USD: an upstream reported more than the gateway's sizing allowed for.",
+            ["model"], registry=r)
         self.breaker = Gauge(
             "smartoken_route_breaker_state", "Circuit breaker per route: 0 closed, 1 half-open, "
             "2 open.", ["route"], registry=r, multiprocess_mode="max")
@@ -149,6 +153,10 @@ class Metrics:
             reasoning.inc(rec.reasoning_tokens)
         if rec.cost_micro:
             cost.inc(rec.cost_micro)
+
+    def overran(self, model: str, excess: int) -> None:
+        """Count what a request was billed above its reservation. Never awaits."""
+        self.overrun.labels(model).inc(excess)
 
     def refused(self, status: int) -> None:
         """Count a request refused before it reached routing (no usage record)."""

@@ -22,11 +22,12 @@ from typing import Any
 import orjson
 from tiktoken import _tiktoken
 
+from smartoken import media
+
 ENCODING = "o200k_base"
 # Per-message framing overhead of the chat format (OpenAI's published counting recipe).
 TOKENS_PER_MESSAGE = 3
 REPLY_PRIMING = 3
-IMAGE_TOKENS = 765
 PARALLEL_THRESHOLD = 256 * 1024  # characters; above this, count in chunks on threads
 CHUNK = 128 * 1024
 # o200k_base's pre-tokenisation pattern, as tiktoken_ext.openai_public defines it.
@@ -139,16 +140,11 @@ def _texts(content: Any) -> Iterable[str]:
     elif isinstance(content, list):
         for part in content:
             if isinstance(part, dict):
-                if isinstance(part.get("text"), str):
-                    yield part["text"]
+                for field in ("text", "refusal"):
+                    if isinstance(part.get(field), str):
+                        yield part[field]
             elif isinstance(part, str):
                 yield part
-
-
-def _images(content: Any) -> int:
-    if not isinstance(content, list):
-        return 0
-    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
 
 
 def message_pieces(messages: list[dict[str, Any]],
@@ -156,8 +152,10 @@ def message_pieces(messages: list[dict[str, Any]],
     """The texts of a chat request that are tokenised, and the framing tokens around them."""
     pieces: list[str] = []
     framing = REPLY_PRIMING
-    for m in messages:
-        framing += TOKENS_PER_MESSAGE + IMAGE_TOKENS * _images(m.get("content"))
+    for i, m in enumerate(messages):
+        # images and audio are sized by their formulas; a part that cannot be is a 400
+        framing += TOKENS_PER_MESSAGE + media.content_tokens(m.get("content"),
+                                                             f"messages[{i}]")
         pieces.extend(_texts(m.get("content")))
         for field in ("name", "role", "reasoning_content"):
             value = m.get(field)

@@ -108,3 +108,53 @@ def assert_ledger_balances(gw: Gateway, account_id: int) -> dict[str, int]:
     assert -d["s"] == u["s"] and d["n"] == billed["n"]
     assert w["balance_micro"] >= 0
     return {"balance": int(w["balance_micro"]), "spent": int(u["s"]), "records": int(u["n"])}
+
+
+def upstream_cost(fakes: Any, model: str = "kimi-k2") -> int:
+    """What the fake upstreams billed (their reported usage, at ``model``'s catalog price)."""
+    price = CATALOG.models[model].price
+    return sum(f.billed_cost(price) for f in fakes)
+
+
+def assert_invariants(gw: Gateway, account_id: int, *, fakes: Any = (), model: str = "kimi-k2",
+                      budget: int | None = None, answered: int | None = None,
+                      key_id: int | None = None, overrun: int = 0) -> dict[str, int]:
+    """The money invariants of issue 12, checked after a test's requests have settled:
+
+    * the upstream-reported cost of what was served is <= the key's budget and <= what the
+      wallet was credited (``overrun``: by how much one lying upstream may pass them);
+    * the wallet balance equals the sum of its transactions (and credits minus usage costs);
+    * every answered request has exactly one usage record and, when it cost anything, exactly
+      one debit of that cost (``answered``: how many the client saw answered, when known).
+    """
+    where = {"account_id": account_id} if key_id is None else {"key_id": key_id}
+    recs = gw.usage(**where)
+    ids = [r["id"] for r in recs]
+    assert len(ids) == len(set(ids)), "a request has two usage records"
+    if answered is not None:
+        served = [r for r in recs if r["status"] in ("ok", "partial")]
+        assert len(served) == answered, (len(served), answered, [r["status"] for r in recs])
+    debits = {d["request_id"]: d for d in gw.sql(
+        "SELECT request_id, amount_micro FROM wallet_transactions WHERE account_id = :a AND "
+        "kind = 'debit'", a=account_id)}
+    for r in recs:
+        if r["cost_micro"]:
+            d = debits.get(r["id"])
+            assert d is not None, f"no debit for {r['id']}"
+            assert -d["amount_micro"] == r["cost_micro"], (d, r["cost_micro"])
+        else:
+            assert r["id"] not in debits
+    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
+    [t] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
+                 "WHERE account_id = :a", a=account_id)
+    [c] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
+                 "WHERE account_id = :a AND kind != 'debit'", a=account_id)
+    [u] = gw.sql("SELECT COALESCE(SUM(cost_micro), 0) AS s FROM usage_records "
+                 "WHERE account_id = :a", a=account_id)
+    assert w["balance_micro"] == t["s"] == c["s"] - u["s"], (w, t, c, u)
+    upstream = upstream_cost(fakes, model)
+    assert upstream <= int(c["s"]) + overrun, f"upstream billed {upstream} > wallet {c['s']}"
+    if budget is not None:
+        assert upstream <= budget + overrun, f"upstream billed {upstream} > budget {budget}"
+    return {"balance": int(w["balance_micro"]), "spent": int(u["s"]), "records": len(recs),
+            "upstream": upstream}

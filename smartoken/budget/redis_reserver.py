@@ -198,8 +198,8 @@ class RedisReserver(SharedReserver):
 
     def settle(self, res: Reservation, actual: int) -> int:
         """Replace the reservation by the actual cost (0 releases it) and return what was
-        charged: at most the reservation (a shared counter cannot check an upstream's
-        over-count against the room left without a round trip). Idempotent, never
+        charged: the actual cost in full, also above the reservation (the upstream bills it;
+        the budget may go over by this one request, then refuses). Idempotent, never
         awaits: the Redis update runs in a task the ledger batch waits for. A settled cost
         stays held (and heartbeated) until its ledger batch has committed."""
         if res.done:
@@ -211,7 +211,6 @@ class RedisReserver(SharedReserver):
             return self._fallback.settle(res, actual)
         res.done = True
         self.in_flight -= 1
-        actual = min(actual, res.amount)
         if actual:
             self._held[res.id] = actual
         else:

@@ -169,11 +169,12 @@ class MemoryReserver:
     def settle(self, res: Reservation, actual: int) -> int:
         """Replace the reservation by the actual cost (0 releases it); returns what was charged.
 
-        The actual cost is charged in full whenever the wallet and the budgets have room for
-        it. Only when the upstream reported more than the reservation allowed for (its
-        tokenizer counted more than our estimate plus headroom) *and* that excess does not fit
-        is the charge cut to what fits: a wallet never goes below zero and a budget is never
-        passed, and the usage record keeps the upstream's true token counts. Idempotent.
+        The actual cost is charged in full, also when the upstream reported more than was
+        reserved (its tokenizer or media formula counted more than ours): the operator pays
+        the upstream that much, so the wallet and the key's spend say so. The wallet may then
+        go below zero and a budget past its limit by that one request; the next reservation is
+        refused. The excess is counted by the caller (``smartoken_overrun_micro_usd_total``).
+        Idempotent.
         """
         if res.done:
             return 0
@@ -182,13 +183,6 @@ class MemoryReserver:
         spend = self._keys[res.key_id]
         if not res.expired:
             self._unreserve(res)
-        if actual > res.amount:
-            room = wallet.balance - wallet.reserved
-            for window, limit in ((res.day, res.daily_limit), (res.month, res.monthly_limit)):
-                if limit is not None:
-                    used = spend.spent.get(window, 0) + spend.reserved.get(window, 0)
-                    room = min(room, limit - used)
-            actual = min(actual, max(room, res.amount))
         wallet.balance -= actual
         for window in (res.day, res.month):
             spend.spent[window] = spend.spent.get(window, 0) + actual

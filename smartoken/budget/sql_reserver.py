@@ -169,14 +169,13 @@ class SqlReserver(SharedReserver):
 
     def settle(self, res: Reservation, actual: int) -> int:
         """Replace the reservation by the actual cost (0 releases it) and return what was
-        charged: at most the reservation (a shared counter cannot check an upstream's
-        over-count against the room left without a round trip). Idempotent, never
+        charged: the actual cost in full, also above the reservation (the upstream bills it;
+        the budget may go over by this one request, then refuses). Idempotent, never
         awaits: the row is updated in a task the ledger batch waits for."""
         if res.done:
             return 0
         res.done = True
         self.in_flight -= 1
-        actual = min(actual, res.amount)
         self._track(res.id, self._settle_row(res.id, actual))
         return actual
 

@@ -8,6 +8,7 @@ leaves exactly one record and releases what it did not spend.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from smartoken.relay.chain import Leg
 from smartoken.relay.context import fit_context as fit_context  # re-exported
 from smartoken.routing.router import Route
 from smartoken.state import AppState
+
+log = logging.getLogger("smartoken.relay")
 
 # Prompt estimates are reserved with headroom: upstream tokenizers differ from ours.
 PROMPT_HEADROOM_NUM, PROMPT_HEADROOM_DEN, PROMPT_HEADROOM_ADD = 5, 4, 16
@@ -150,15 +153,19 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON,
     return call
 
 
-def upstream_body(call: Call, route: Route) -> JSON:
+def upstream_body(call: Call, route: Route, provider: Any = None) -> JSON:
     body = dict(call.body)
     body["model"] = route.upstream_model
     for name, value in call.spec.params.items():  # the public id's fixed settings
         body.setdefault(name, value)
     if call.spec.kind == "embedding":
         return body
-    if requested_output(body) is None:
-        body["max_tokens"] = call.max_output  # what was reserved is what may be spent
+    # What was reserved is what may be spent, sent in the one field the dialect honours (an
+    # upstream that ignores ``max_completion_tokens`` would otherwise write its default length).
+    body.pop("max_completion_tokens", None)
+    body.pop("max_tokens", None)
+    field = getattr(getattr(provider, "dialect", None), "output_field", "max_tokens")
+    body[field] = call.max_output
     if not call.include_usage:
         body.pop("stream_options", None)
     return body
@@ -173,9 +180,12 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
                            u.cache_write_tokens)
     res = call.reservation
     if res is not None:
-        # The charge is the actual cost, cut only where an upstream over-count would take the
-        # wallet below zero or a budget past its limit (see MemoryReserver.settle).
+        # The charge is the actual cost, also above the reservation: the upstream bills it.
         cost = state.reserver.settle(res, cost)
+        if cost > res.amount:
+            state.metrics.overran(call.spec.id, cost - res.amount)
+            log.warning("request %s was billed %d micro-USD above its reservation",
+                        call.request_id, cost - res.amount)
     state.limiter.charge(call.key, u.completion_tokens)
     provider = state.providers.get(route.provider) if route else None
     rec = UsageRecord(
@@ -271,7 +281,7 @@ async def complete(state: AppState, call: Call, operation: str = "complete") -> 
         provider = _provider_for(state, route)
         t0 = time.perf_counter()
         try:
-            resp = await getattr(provider, operation)(upstream_body(call, route))
+            resp = await getattr(provider, operation)(upstream_body(call, route, provider))
         except UpstreamError as exc:
             last = _attempt_failed(state, call, route, exc)
             continue
@@ -351,7 +361,7 @@ async def open_stream(state: AppState, call: Call) -> tuple[Route, Any, AsyncIte
     last: UpstreamError | None = None
     for route in chain.routes(state, call):
         provider = _provider_for(state, route)
-        it = provider.stream(upstream_body(call, route))
+        it = provider.stream(upstream_body(call, route, provider))
         try:
             first = await it.__anext__()
         except StopAsyncIteration:

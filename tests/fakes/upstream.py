@@ -24,12 +24,19 @@ Behaviour is set per server through ``scenario`` (from the test, or ``POST /_sce
     hang          never answer
     tool_call     {"name":..., "arguments":...}: answer with a tool call
     usage         {"prompt_tokens":..., "completion_tokens":..., ...}: reported usage
+                  (otherwise the meter's, tests/fakes/meter.py: what was received, sized)
+    default_output  tokens the model writes when no limit it honours was sent
+    honours       the output-limit fields honoured (default: the dialect's documented ones)
+    audio_bytes_per_s  bit rate assumed for non-WAV audio parts
+    overbill      k: report (and bill) k times the metered usage: an upstream that lies
     models        the ids GET /v1/models lists
     key_status    {"<vendor key>": status}: requests made with that key (Bearer or x-api-key)
                   are refused with that status (401: an invalid key, 429: its rate limit)
 
 Every request received is kept in ``requests`` (JSON bodies), and ``active_streams`` counts
-streams in flight; ``cancelled`` counts streams whose client went away.
+streams in flight; ``cancelled`` counts streams whose client went away. ``billed`` keeps the
+usage the fake billed for each answered request (a cut or abandoned stream: what it sent), so
+a test can sum the upstream-reported cost (``billed_cost``).
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes import anthropic, dialects
+from tests.fakes import anthropic, dialects, meter
 
 DEFAULT_CONTENT = "The quick brown fox jumps over the lazy dog and keeps running far away."
 
@@ -53,6 +60,7 @@ class FakeUpstream:
     def __init__(self, **scenario: Any) -> None:
         self.scenario: dict[str, Any] = dict(scenario)
         self.requests: list[dict[str, Any]] = []
+        self.billed: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.active_streams = 0
         self.cancelled = 0
@@ -69,6 +77,7 @@ class FakeUpstream:
     def reset(self, **scenario: Any) -> None:
         self.set(**scenario)
         self.requests.clear()
+        self.billed.clear()
         self.headers.clear()
         self.cancelled = 0
 
@@ -76,6 +85,11 @@ class FakeUpstream:
     def dialect(self) -> str:
         """The gateway dialect that speaks to this fake (read by ``harness.fake_config``)."""
         return str(self.scenario.get("dialect", "openai")).split("-")[0]
+
+    def billed_cost(self, price: Any) -> int:
+        """The upstream-reported cost of everything billed so far, at ``price`` (a Price)."""
+        return sum(price.cost(u.get("prompt_tokens", 0), u.get("completion_tokens", 0))
+                   for u in list(self.billed))
 
     @property
     def base_url(self) -> str:
@@ -144,12 +158,9 @@ class FakeUpstream:
         s = self.scenario
         if "usage" in s:
             u = dict(s["usage"])
-        else:
-            prompt = sum(len(str(m.get("content", "")).split()) + 4
-                         for m in body.get("messages", []))
-            u = {"prompt_tokens": prompt, "completion_tokens": max(1, len(text.split()))}
-        u.setdefault("total_tokens", u["prompt_tokens"] + u["completion_tokens"])
-        return u
+            u.setdefault("total_tokens", u["prompt_tokens"] + u["completion_tokens"])
+            return u
+        return meter.usage(str(s.get("dialect", "openai")), body, s, text)
 
     async def _error(self) -> web.Response:
         s = self.scenario
@@ -248,8 +259,10 @@ class FakeUpstream:
         resp = {**self._head(body, "chat.completion"),
                 "choices": [{"index": 0, "message": message, "logprobs": None,
                              "finish_reason": finish}]}
+        usage = self._usage(body, text)
+        self.billed.append(usage)
         if not s.get("no_usage"):
-            resp["usage"] = self._usage(body, text)
+            resp["usage"] = usage
         return web.Response(body=orjson.dumps(resp), content_type="application/json")
 
     async def _stream(self, request: web.Request, body: dict[str, Any],
@@ -267,6 +280,9 @@ class FakeUpstream:
                   for i in range(0, len(words), per)]
         delay = float(s.get("chunk_delay", 0))
         want_usage = (body.get("stream_options") or {}).get("include_usage")
+        usage = self._usage(body, text)
+        sent: list[str] = []
+        finished = False
 
         async def send(obj: Any) -> None:
             await resp.write(b"data: " + orjson.dumps(obj) + b"\n\n")
@@ -298,7 +314,8 @@ class FakeUpstream:
                     if s.get("reasoning") and i == 0:
                         delta.update(dialects.reasoning_fields(dialect, body, s["reasoning"]))
                     await send(chunk(delta))
-            usage = self._usage(body, text)
+                    sent.append(piece)
+            finished = True
             finish = chunk({}, "tool_calls" if s.get("tool_call") else
                            s.get("finish_reason", "stop"))
             if s.get("no_usage"):
@@ -314,6 +331,11 @@ class FakeUpstream:
             raise
         finally:
             self.active_streams -= 1
+            if finished:
+                self.billed.append(usage)
+            else:  # cut or abandoned: the vendor bills the prompt and what it wrote
+                self.billed.append({"prompt_tokens": usage["prompt_tokens"],
+                                    "completion_tokens": meter.tokens.count_text("".join(sent))})
         return resp
 
 

@@ -19,10 +19,12 @@ import pytest
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.moneykit import (
+    CATALOG,
     MASTER,
     MAX_TOKENS,
     MESSAGES,
     AdminAPI,
+    assert_invariants,
     assert_ledger_balances,
     exact_usage,
     micro,
@@ -152,10 +154,11 @@ def test_wallet_near_zero_admits_exactly_what_it_covers(fake: FakeUpstream,
     assert assert_ledger_balances(gw, aid)["balance"] == W // 2
 
 
-def test_an_upstream_reporting_more_than_reserved_is_charged_what_still_fits(
+def test_an_upstream_reporting_more_than_reserved_is_charged_in_full(
         fake: FakeUpstream, make_gateway: Any) -> None:
-    """The wallet and the budget have room for exactly the three reservations: the over-count
-    beyond them is not charged (never below zero, never past the budget)."""
+    """The wallet and the budget have room for exactly the three reservations: each request is
+    charged the upstream's true cost (issue 12 item 1: the operator pays it), which takes the
+    wallet below zero by what the reservations did not cover; then every request is refused."""
     fake.set(usage={"prompt_tokens": 50_000, "completion_tokens": MAX_TOKENS})
     gw = make_gateway(_config(fake), env=_env())
     admin = AdminAPI(gw)
@@ -164,9 +167,13 @@ def test_an_upstream_reporting_more_than_reserved_is_charged_what_still_fits(
     assert asyncio.run(_burst(gw, key, 5)).count("ok") == 3
     _wait_idle(admin, aid, kid, 3, gw)
     recs = gw.usage(key_id=kid)
-    assert [r["cost_micro"] for r in recs] == [W] * 3  # capped at what still fits
+    true_cost = CATALOG.models["kimi-k2"].price.cost(50_000, MAX_TOKENS)
+    assert [r["cost_micro"] for r in recs] == [true_cost] * 3 and true_cost > W
     assert all(r["prompt_tokens"] == 50_000 for r in recs)  # the counts stay as reported
-    assert assert_ledger_balances(gw, aid)["balance"] == 0
+    inv = assert_invariants(gw, aid, fakes=[fake], budget=3 * W, answered=3,
+                            overrun=3 * (true_cost - W))
+    assert inv["balance"] == 3 * W - 3 * true_cost < 0
+    assert asyncio.run(_burst(gw, key, 2)).count("ok") == 0
 
 
 # ---------------------------------------------------------------- settlement

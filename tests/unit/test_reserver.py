@@ -114,22 +114,23 @@ def test_a_credit_during_the_wallet_load_counts_once(tmp_path: Path,
     _run(tmp_path, body)
 
 
-def test_an_over_count_is_charged_in_full_where_it_fits_and_cut_where_it_does_not(
+def test_an_over_count_is_charged_in_full_and_the_next_request_is_refused(
         tmp_path: Path) -> None:
+    """Issue 12 item 1: the upstream bills its count, so the ledger charges it in full, also
+    where it passes the room left (before, the charge was cut and the operator paid the rest);
+    the budget goes over by that one request and the next reservation is refused."""
     async def body(engine: Any, r: MemoryReserver) -> None:
         key = _key(daily=5_000)
-        # The budget has room: the upstream's actual cost is charged though it passed the
-        # reservation (its tokenizer counted more than our estimate).
         assert r.settle(await r.reserve(key, 100), 1_500) == 1_500
-        # 3,500 left; another request holds 3,000 of it: only 500 more fits.
+        # 3,500 left; another request holds 3,000 of it: 2,000 is charged though 500 fits.
         held = await r.reserve(key, 3_000)
-        assert r.settle(await r.reserve(key, 100), 2_000) == 500
-        assert await r.snapshot(1) == (1_000_000 - 1_500 - 500, 3_000)
+        assert r.settle(await r.reserve(key, 100), 2_000) == 2_000
+        assert await r.snapshot(1) == (1_000_000 - 1_500 - 2_000, 3_000)
         # Under its reservation, a request is charged exactly its actual cost.
         assert r.settle(held, 2_900) == 2_900
-        # 1,500 + 500 + 2,900 = 4,900 spent: exactly 100 is left, never more.
+        # 1,500 + 2,000 + 2,900 = 6,400 spent: over the 5,000 budget by that request; refused.
         with pytest.raises(BudgetExceeded):
-            await r.reserve(key, 101)
-        assert r.settle(await r.reserve(key, 100), 100) == 100
+            await r.reserve(key, 1)
+        assert await r.snapshot(1) == (1_000_000 - 6_400, 0)
 
     _run(tmp_path, body)

@@ -37,6 +37,10 @@ def thinking_switch(body: JSON) -> None:
 class Dialect:
     name = "openai"
     transport = "openai"  # the adapter that speaks it (providers/factory.py)
+    # The output limit field the upstream honours. Every family we route to documents
+    # ``max_tokens``; several ignore ``max_completion_tokens`` and generate their default
+    # length, so the gateway sends the reserved limit here and nothing in the other field.
+    output_field = "max_tokens"
 
     def prepare(self, body: JSON, stream: bool) -> None:
         """Adjust an outgoing request in place (the model id is already the upstream's)."""
