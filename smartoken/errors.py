@@ -136,6 +136,12 @@ class BudgetStoreUnavailable(GatewayError):
         super().__init__(message, headers={"retry-after": "1"}, **kw)  # type: ignore[arg-type]
 
 
+class BudgetStoreBusy(BudgetStoreUnavailable):
+    """Redis answers, but this process waited too long for a free pooled connection."""
+
+    code = "budget_store_busy"
+
+
 def sse_error(err: GatewayError) -> bytes:
     """An in-band error event for a stream that has already started."""
     return b"data: " + err.body() + b"\n\n"

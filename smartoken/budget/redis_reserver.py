@@ -49,7 +49,13 @@ from smartoken.budget.reserver import MemoryReserver, Reservation
 from smartoken.budget.shared import SharedReserver
 from smartoken.budget.windows import Windows
 from smartoken.cluster.options import ClusterOptions
-from smartoken.errors import BudgetExceeded, BudgetStoreUnavailable, InsufficientBalance
+from smartoken.cluster.redis_pool import RedisBusy
+from smartoken.errors import (
+    BudgetExceeded,
+    BudgetStoreBusy,
+    BudgetStoreUnavailable,
+    InsufficientBalance,
+)
 from smartoken.ledger.records import UsageRecord
 from smartoken.money import format_usd
 from smartoken.store import snapshots
@@ -125,6 +131,12 @@ class RedisReserver(SharedReserver):
                 await self._load_missing(key, day, month, _text(value))
             else:
                 raise BudgetStoreUnavailable("Budget counters could not be loaded; retry.")
+        except RedisBusy as exc:  # Redis is up; this process is overloaded: never fail open
+            log.warning("redis busy, refusing budgeted request: %s", exc)
+            raise BudgetStoreBusy(
+                "The gateway is overloaded: no connection to the shared budget store (Redis) "
+                "became free in time; the request was not sent upstream. Retry shortly.") \
+                from None
         except REDIS_ERRORS as exc:
             self.redis_ok = False
             if self._fallback is None:

@@ -416,7 +416,7 @@ def _announce(settings: Settings, what: str) -> None:
         return
     from smartoken.cluster import bus
     from smartoken.cluster.options import ClusterOptions
-    from smartoken.cluster.setup import connect
+    from smartoken.cluster.redis_pool import connect
 
     async def go() -> None:
         redis = connect(settings.redis_url or "")

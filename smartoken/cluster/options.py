@@ -10,6 +10,10 @@
     SMARTOKEN_COUNTER_TTL       seconds a Redis counter lives before it is reloaded from the
                                 ledger of record (default 300): the reconciliation bound
     SMARTOKEN_BREAKER_REFRESH   seconds between reads of the shared breaker state (default 1)
+    SMARTOKEN_REDIS_POOL        Redis connections per process (default 128); a call waits for a
+                                free one (cluster/redis_pool.py)
+    SMARTOKEN_REDIS_WAIT        seconds a call waits for a free connection (default 10), then
+                                503 ``budget_store_busy``
     SMARTOKEN_RESERVER          force ``memory``, ``sql`` or ``redis`` (default: chosen from
                                 redis_url and the worker count, see cluster/setup.py)
 """
@@ -29,6 +33,8 @@ class ClusterOptions:
     counter_ttl: int = 300
     breaker_refresh: float = 1.0
     reserver: str | None = None
+    redis_pool: int = 128
+    redis_wait: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterOptions:
@@ -46,4 +52,6 @@ class ClusterOptions:
             counter_ttl=max(1, int(env.get("SMARTOKEN_COUNTER_TTL", "300"))),
             breaker_refresh=max(0.1, float(env.get("SMARTOKEN_BREAKER_REFRESH", "1"))),
             reserver=forced,
+            redis_pool=max(4, int(env.get("SMARTOKEN_REDIS_POOL", "128"))),
+            redis_wait=max(0.1, float(env.get("SMARTOKEN_REDIS_WAIT", "10"))),
         )

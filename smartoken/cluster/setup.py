@@ -27,6 +27,7 @@ from smartoken.budget.sql_reserver import SqlReserver
 from smartoken.budget.windows import Windows
 from smartoken.cluster import bus
 from smartoken.cluster.options import ClusterOptions
+from smartoken.cluster.redis_pool import connect
 from smartoken.config import Settings
 from smartoken.ledger.writer import LedgerHooks
 from smartoken.routing.health import HealthBoard
@@ -73,18 +74,14 @@ def choose_mode(settings: Settings, options: ClusterOptions) -> str:
     return "sql" if settings.workers > 1 else "memory"
 
 
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0,
-                          health_check_interval=10, retry_on_timeout=False)
-
-
 @contextlib.asynccontextmanager
 async def scaleout(settings: Settings, engine: AsyncEngine, windows: Windows,
                    origin: str, memory_ttl: float,
                    env: Mapping[str, str] | None = None) -> AsyncIterator[Cluster]:
     options = ClusterOptions.from_env(env)
     mode = choose_mode(settings, options)
-    redis = connect(settings.redis_url) if settings.redis_url else None
+    redis = connect(settings.redis_url, options.redis_pool, options.redis_wait) \
+        if settings.redis_url else None
     reserver: Reserver
     health: HealthBoard
     if redis is not None:
