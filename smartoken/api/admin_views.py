@@ -109,10 +109,12 @@ def usage_view(row: dict[str, Any]) -> dict[str, Any]:
     return {"object": "usage.record", **out}
 
 
-def usage_csv(rows: list[dict[str, Any]]) -> str:
+def usage_csv(rows: list[dict[str, Any]], header: bool = True) -> str:
+    """Usage records as CSV (the admin, account and console exports: one format)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(USAGE_FIELDS)
+    if header:
+        writer.writerow(USAGE_FIELDS)
     for row in rows:
         view = usage_view(row)
         writer.writerow(["" if view[f] is None else _csv_cell(view[f]) for f in USAGE_FIELDS])

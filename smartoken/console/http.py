@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -44,6 +45,25 @@ def usd(micro: int | None, places: int = 2) -> str:
     return f"${whole}.{frac}" if not whole.startswith("-") else f"-${whole[1:]}.{frac}"
 
 
+def money(micro: int | None) -> Markup:
+    """A balance, spend, budget or total: four decimals everywhere (half-up: sub-cent spend
+    stays visible), the exact amount in the tooltip. Per-request costs use ``usd(6)``, per-1M
+    prices ``usd``."""
+    if micro is None:
+        return Markup("—")
+    units = (abs(int(micro)) + 50) // 100  # 1/10,000 of a dollar
+    sign = "-" if micro < 0 and units else ""
+    return Markup('<span class="usd" title="{}">{}${:,}.{:04d}</span>').format(
+        usd(int(micro), 6), sign, units // 10_000, units % 10_000)
+
+
+def ms(value: int | None) -> str:
+    """A duration in ms: "< 1 ms" for an answer faster than the clock's millisecond."""
+    if value is None:
+        return "—"
+    return "< 1 ms" if int(value) < 1 else f"{int(value):,} ms"
+
+
 def make_templates(tz: ZoneInfo) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
@@ -59,7 +79,8 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
             value = value.replace(tzinfo=ZoneInfo("UTC"))
         return value.astimezone(tz).strftime(fmt)
 
-    env.filters.update(usd=usd, dt=dt, num=lambda n: "—" if n is None else f"{int(n):,}")
+    env.filters.update(usd=usd, money=money, ms=ms, dt=dt,
+                       num=lambda n: "—" if n is None else f"{int(n):,}")
     return templates
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.responses import Response
@@ -49,12 +50,33 @@ async def model_page(ctx: Ctx) -> Response:
         if spec.kind == "chat" else {}
     routes = state.router.routes(spec.id) if not spec.auto_variants else \
         [r for v in spec.auto_variants for r in state.router.routes(v)]
-    others = [r for r in model_rows(state) if r["spec"].family not in (spec.family, "demo")
-              and r["spec"].kind == "chat" and not r["spec"].auto_variants]
-    # Neighbours: the other families' models closest in price.
-    others.sort(key=lambda r: abs(r["spec"].price.input - spec.price.input)
-                + abs(r["spec"].price.output - spec.price.output))
-    neighbours = others[:6]
     return ctx.render("model.html", spec=spec, family=fam, demo=is_demo(state, spec),
-                      samples=samples, routes=routes, neighbours=neighbours,
+                      samples=samples, routes=routes, neighbours=neighbours(state, spec),
                       variants=[state.catalog.models[v] for v in spec.auto_variants])
+
+
+COMPARE = 4  # one row of the compare grid, two on a phone: never an orphan card
+
+
+def _distance(a: ModelSpec, b: ModelSpec) -> float:
+    """How unlike two models are: price and context window ratios, on a log scale."""
+    def ratio(x: float, y: float) -> float:
+        return abs(math.log(max(x, 1) / max(y, 1)))
+    return (ratio(a.price.input, b.price.input) + ratio(a.price.output, b.price.output)
+            + ratio(a.context_window, b.context_window))
+
+
+def neighbours(state: AppState, spec: ModelSpec) -> list[dict[str, Any]]:
+    """The closest chat model of each other family (not aliases or ``auto`` ids): the
+    alternatives a user would weigh, one per vendor."""
+    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    for r in model_rows(state):
+        other: ModelSpec = r["spec"]
+        if other.family in (spec.family, "demo") or other.kind != "chat" or \
+                other.auto_variants or other.id == spec.id:
+            continue
+        d = _distance(spec, other)
+        if other.family not in best or d < best[other.family][0]:
+            best[other.family] = (d, r)
+    ranked = sorted(best.values(), key=lambda x: x[0])
+    return [r for _, r in ranked[:COMPARE]]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from smartoken.api import admin_views
+from smartoken.api.http import JSONResponse
 from smartoken.console import store
 from smartoken.console.http import Ctx
 from smartoken.errors import InvalidRequest
@@ -20,15 +21,11 @@ from smartoken.money import format_usd
 from smartoken.store import repo
 
 PAGE_SIZE = 50
+RECORD_WAIT_S = 3.0
 CHART_DAYS = 30
 CSV_MAX_ROWS = 100_000
 STATUSES = (records.OK, records.PARTIAL, records.CLIENT_CLOSED, records.UPSTREAM_ERROR,
             "rejected")
-CSV_FIELDS = ("created_at", "id", "account_id", "key_id", "requested_model", "model", "route",
-              "provider", "upstream_model", "status", "http_status", "stream", "prompt_tokens",
-              "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens",
-              "usage_estimated", "latency_ms", "ttft_ms", "cost_usd", "error")
-
 
 def _pct(spent: int, limit: int | None) -> int | None:
     if not limit:
@@ -66,10 +63,12 @@ async def dashboard(ctx: Ctx) -> Response:
         "model_tokens": [int(r["tokens"]) for r in by_model],
     }
     month_total = sum(s["month"] for s in spend.values())
+    month_requests = sum(s["month_requests"] for s in spend.values())
     today_row = by_day.get(day, zero)
     return ctx.render(
         "dashboard.html", balance=balance, keys=key_rows, day=day, month=month,
-        today=today_row, month_total=month_total, by_model=by_model,
+        today=today_row, month_total=month_total, month_requests=month_requests,
+        by_model=by_model,
         chart_json=orjson.dumps(chart).decode().replace("<", "\\u003c"),
         tz=state.settings.timezone, requests_30d=sum(int(r["requests"]) for r in series))
 
@@ -135,35 +134,16 @@ async def usage(ctx: Ctx) -> Response:
         accounts=accounts)
 
 
-def _csv_row(r: dict[str, Any]) -> list[Any]:
-    out: list[Any] = []
-    for field in CSV_FIELDS:
-        if field == "cost_usd":
-            out.append(format_usd(int(r["cost_micro"])))
-        elif field == "created_at":
-            out.append(r["created_at"].isoformat())
-        else:
-            v = r.get(field)
-            out.append("" if v is None else v)
-    return out
-
-
 async def usage_csv(ctx: Ctx) -> Response:
     engine = ctx.state.engine
     f, _ = usage_filter(ctx)
 
     async def body() -> AsyncIterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(CSV_FIELDS)
+        # The admin API's format: same columns and order, times in UTC with their zone.
         f.limit, f.offset = 1000, 0
         while f.offset < CSV_MAX_ROWS:
             rows = await repo.query_usage(engine, f)
-            for r in rows:
-                writer.writerow(_csv_row(r))
-            yield buf.getvalue()
-            buf.seek(0)
-            buf.truncate()
+            yield admin_views.usage_csv(rows, header=f.offset == 0)
             if len(rows) < f.limit:
                 break
             f.offset += f.limit
@@ -174,17 +154,30 @@ async def usage_csv(ctx: Ctx) -> Response:
 
 
 async def usage_record(ctx: Ctx) -> Response:
-    """One usage record of the user's account, as JSON (the playground reads its cost)."""
-    from smartoken.api.http import JSONResponse
+    """One usage record of the user's account, as JSON (the playground reads its cost).
 
+    A record settled in this process but not written yet is read from the ledger writer's
+    queue; otherwise the answer waits (up to ``RECORD_WAIT_S``) for the record to be written,
+    so the browser asks once per answer instead of polling while the ledger catches up."""
+    state = ctx.state
     rid = ctx.request.path_params["request_id"]
-    r = await store.usage_by_id(ctx.state.engine, rid,
-                                None if ctx.user.is_admin else ctx.user.id)
+    account = None if ctx.user.is_admin else ctx.user.id
+    deadline = time.monotonic() + RECORD_WAIT_S
+    while True:
+        r = await store.usage_by_id(state.engine, rid, account)
+        if r is None:
+            queued = state.ledger.queued(rid)
+            if queued is not None and (account is None or queued.account_id == account):
+                r = {f: getattr(queued, f) for f in records.ROW_FIELDS}
+        if r is not None or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
     if r is None:
         return JSONResponse({"found": False}, status_code=404)
     return JSONResponse({"found": True, "id": r["id"], "status": r["status"],
                          "prompt_tokens": r["prompt_tokens"],
                          "completion_tokens": r["completion_tokens"],
+                         "reasoning_tokens": r["reasoning_tokens"],
                          "usage_estimated": bool(r["usage_estimated"]),
                          "latency_ms": r["latency_ms"], "ttft_ms": r["ttft_ms"],
                          "cost_micro": r["cost_micro"], "cost_usd": format_usd(r["cost_micro"])})

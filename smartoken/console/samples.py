@@ -67,22 +67,25 @@ def python(r: SampleRequest) -> str:
 
 
 def typescript(r: SampleRequest) -> str:
-    msgs = ",\n".join(f"    {json.dumps(m, ensure_ascii=False)}" for m in r.all_messages())
-    opts = "".join(f"  {'max_tokens' if k == 'max_tokens' else k}: "
-                   f"{json.dumps(v)},\n" for k, v in r.options())
-    out = ("import OpenAI from \"openai\";\n\n"
+    """No top-level await: it runs as shown in a default ``npm init`` project (CommonJS), with
+    tsx, and as an ES module."""
+    msgs = ",\n".join(f"      {json.dumps(m, ensure_ascii=False)}" for m in r.all_messages())
+    opts = "".join(f"    {k}: {json.dumps(v)},\n" for k, v in r.options())
+    out = ("// sample.ts: npm install openai tsx && npx tsx sample.ts\n"
+           "import OpenAI from \"openai\";\n\n"
            "const client = new OpenAI({\n"
            "  apiKey: process.env.SMARTOKEN_API_KEY,\n"
            f"  baseURL: \"{r.base_url}\",\n}});\n\n"
-           "const response = await client.chat.completions.create({\n"
-           f"  model: \"{r.model}\",\n"
-           f"  messages: [\n{msgs},\n  ],\n{opts}}});\n")
+           "async function main() {\n"
+           "  const response = await client.chat.completions.create({\n"
+           f"    model: \"{r.model}\",\n"
+           f"    messages: [\n{msgs},\n    ],\n{opts}  }});\n")
     if r.stream:
-        out += ("\nfor await (const chunk of response) {\n"
-                "  process.stdout.write(chunk.choices[0]?.delta?.content ?? \"\");\n}\n")
+        out += ("  for await (const chunk of response) {\n"
+                "    process.stdout.write(chunk.choices[0]?.delta?.content ?? \"\");\n  }\n")
     else:
-        out += "\nconsole.log(response.choices[0].message.content);\n"
-    return out
+        out += "  console.log(response.choices[0].message.content);\n"
+    return out + "}\n\nmain();\n"
 
 
 def all_samples(r: SampleRequest) -> dict[str, str]:

@@ -113,18 +113,19 @@ async def spend_by_model(engine: AsyncEngine, account_id: int | None,
 
 async def key_spend_table(engine: AsyncEngine, account_id: int | None, day: str,
                           month: str) -> dict[int, dict[str, int]]:
-    """key id -> {day, month, total} spend (micro-USD) and request count."""
+    """key id -> {day, month, total} spend (micro-USD), request count (all, this month)."""
     u = usage_records.c
     q = (select(u.key_id,
                 func.coalesce(func.sum(u.cost_micro), 0),
                 func.coalesce(func.sum(u.cost_micro).filter(u.month == month), 0),
                 func.coalesce(func.sum(u.cost_micro).filter(u.day == day), 0),
-                func.count())
+                func.count(), func.count().filter(u.month == month))
          .where(_scope(account_id)).group_by(u.key_id))
     async with engine.connect() as conn:
         rows = (await conn.execute(q)).all()
-    return {int(k): {"total": int(t), "month": int(m), "day": int(d), "requests": int(n)}
-            for k, t, m, d, n in rows}
+    return {int(k): {"total": int(t), "month": int(m), "day": int(d), "requests": int(n),
+                     "month_requests": int(mn)}
+            for k, t, m, d, n, mn in rows}
 
 
 async def usage_by_id(engine: AsyncEngine, request_id: str,

@@ -73,6 +73,10 @@ class LedgerWriter:
     def pending(self) -> int:
         return len(self._queue)
 
+    def queued(self, request_id: str) -> UsageRecord | None:
+        """A record settled but not written yet (the console reads a fresh answer's cost)."""
+        return next((r for r in reversed(self._queue) if r.id == request_id), None)
+
     def record(self, rec: UsageRecord) -> None:
         self._queue.append(rec)
         if self._journal is not None:

@@ -32,7 +32,7 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
     requested: list[str] = []
     page.on("request", lambda req: requested.append(req.url))
     sign_in(page, "admin", admin_password(gw))
-    expect(page.locator("#wallet-balance")).to_have_text("$100.00")  # first-start credit
+    expect(page.locator("#wallet-balance")).to_have_text("$100.0000")  # first-start credit
 
     # Create a key scoped to Kimi with budgets and an expiry; the secret is shown once.
     page.click("a.nav-link[href='/console/keys']")
@@ -88,8 +88,8 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
     csv_text = open(dl.value.path(), encoding="utf-8").read()  # noqa: SIM115
     assert rid in csv_text and format_usd(rec["cost_micro"]) in csv_text
     page.goto("/console/keys")
-    expect(page.locator("#keys-table tr[data-key-name='e2e-key'] .key-spent")).to_contain_text(
-        _usd(rec["cost_micro"]).rstrip("0"))
+    expect(page.locator("#keys-table tr[data-key-name='e2e-key'] .key-spent .usd")
+           ).to_have_attribute("title", _usd(rec["cost_micro"]))
 
     # Playground: the demo provider streams token by token; the answer shows tokens, cost,
     # latency and time to first token, billed and recorded like any other request.
@@ -169,7 +169,7 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
             {"role": "user", "content": "Summarise the seed page. " * (i + 1)}])
     gw.wait_usage(10)
     page.goto("/console/")
-    expect(page.locator("#spent-today")).not_to_have_text("$0.00")
+    expect(page.locator("#spent-today")).not_to_have_text("$0.0000")
     page.wait_for_timeout(300)
     page.screenshot(path=str(DOCS / "console-dashboard.png"), full_page=True)
     page.goto("/console/models")
@@ -206,7 +206,7 @@ def test_non_admin_cannot_open_admin_pages(console_gw: Gateway,
     add_user(gw, "carol", "carol-password", credit="3")
     page = new_page(gw)
     sign_in(page, "carol", "carol-password")
-    expect(page.locator("#wallet-balance")).to_have_text("$3.00")
+    expect(page.locator("#wallet-balance")).to_have_text("$3.0000")
     expect(page.locator("a[href='/console/admin/routes']")).to_have_count(0)
     for path in ("/console/admin/routes", "/console/admin/accounts"):
         resp = page.goto(path)
@@ -242,7 +242,7 @@ def test_admin_credit_reaches_the_running_wallet(console_gw: Gateway,
     page.fill("#credit-form input[name=reason]", "e2e top-up")
     page.click("#credit-form button[type=submit]")
     expect(page.locator("#credit-note")).to_be_visible()
-    expect(page.locator("#accounts-table tr[data-account=dave] .balance")).to_have_text("$5.00")
+    expect(page.locator("#accounts-table tr[data-account=dave] .balance")).to_have_text("$5.0000")
     # At once, without waiting for the change poller.
     assert client.chat.completions.create(model="demo", messages=msg, max_tokens=20).choices
     [credit] = gw.sql("SELECT * FROM wallet_transactions WHERE reason = 'e2e top-up'")

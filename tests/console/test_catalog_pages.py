@@ -13,7 +13,7 @@ from tests.moneykit import MASTER
 
 
 def _row(html: str, model: str) -> str:
-    match = re.search(rf'<tr data-model="{re.escape(model)}">(.*?)</tr>', html, re.S)
+    match = re.search(rf'<tr data-model="{re.escape(model)}"[^>]*>(.*?)</tr>', html, re.S)
     assert match, model
     return match.group(1)
 

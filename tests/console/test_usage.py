@@ -7,6 +7,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from smartoken.money import format_usd
 from tests.console.conftest import admin_password, http_session
 from tests.harness import Gateway
@@ -56,9 +58,14 @@ def test_usage_paging_filters_and_csv(console_gw: Gateway) -> None:
     by_id = {x["id"]: x for x in rows}
     for line in table:
         rec = by_id[line["id"]]
-        assert line["cost_usd"] == format_usd(rec["cost_micro"])
+        assert line["cost"] == format_usd(rec["cost_micro"])
+        assert line["created_at"].endswith("Z")  # UTC, with its zone
         assert int(line["prompt_tokens"]) == rec["prompt_tokens"]
         assert line["requested_model"] == "kimi-k2" and int(line["key_id"]) == kb
+    # The console's export and the admin API's: the same columns in the same order.
+    admin_csv = httpx.get(f"{gw.base_url}/admin/usage.csv", headers={
+        "authorization": f"Bearer {gw.key(account='admin')}"}).text
+    assert r.text.splitlines()[0] == admin_csv.splitlines()[0]
     full = list(csv.DictReader(io.StringIO(client.get("/console/usage.csv").text)))
     assert len(full) == 55  # the export is not limited to one page
 

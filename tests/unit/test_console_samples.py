@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import shlex
+import subprocess
 
 from smartoken.console.samples import SampleRequest, all_samples
 
@@ -41,3 +42,20 @@ def test_non_streaming_sample_prints_the_message() -> None:
     assert "stream" not in json.loads(shlex.split(s["curl"].replace("\\\n", " "))[-1])
     assert "print(response.choices[0].message.content)" in s["python"]
     ast.parse(s["python"])
+
+
+def test_typescript_sample_runs_under_commonjs() -> None:
+    # A default `npm init` project is CommonJS, where top-level await is a SyntaxError. The
+    # sample, with the SDK import replaced by a stub, must run there and print the answer.
+    stub = ("const OpenAI = class { constructor(o) { this.chat = { completions: { create: "
+            "async (b) => b.stream ? (async function* () { yield {choices: [{delta: "
+            "{content: 'streamed ' + b.model}}]}; })() : {choices: [{message: "
+            "{content: 'answered ' + b.model}}]} } }; } };\n")
+    for stream, expected in ((True, "streamed kimi-k2"), (False, "answered kimi-k2")):
+        ts = all_samples(SampleRequest(BASE, "kimi-k2", stream=stream))["typescript"]
+        assert 'import OpenAI from "openai";' in ts and "npx tsx" in ts
+        js = ts.replace('import OpenAI from "openai";', stub)
+        out = subprocess.run(["node", "--input-type=commonjs", "-e", js], capture_output=True,
+                             text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == expected

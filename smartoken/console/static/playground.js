@@ -2,8 +2,10 @@
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
+  var T = window.stT || function (s) { return s; };
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var history = [];
+  var lastSent = null;  // the body of the last request sent: what *View code* shows
   var controller = null;
   var model = $("pg-model"), system = $("pg-system"), temp = $("pg-temperature"),
       maxTokens = $("pg-max-tokens"), prompt = $("pg-prompt"), messages = $("pg-messages");
@@ -38,6 +40,19 @@
     body.className = "msg-text";
     body.textContent = text || "";
     div.appendChild(who);
+    if (role !== "user") {
+      // Reasoning is shown apart, collapsed once the answer starts; never sent back.
+      var think = document.createElement("details");
+      think.className = "msg-reasoning hidden";
+      think.open = true;
+      var sum = document.createElement("summary");
+      sum.textContent = T("Reasoning");
+      var tb = document.createElement("div");
+      tb.className = "msg-reasoning-text";
+      think.appendChild(sum);
+      think.appendChild(tb);
+      div.appendChild(think);
+    }
     div.appendChild(body);
     messages.appendChild(div);
     messages.scrollTop = messages.scrollHeight;
@@ -71,23 +86,24 @@
     });
   }
 
-  function ledger(div, rid, tries) {
+  // One request per answer: the server answers from the ledger writer's queue or waits for
+  // the record, so the page never polls (and asks nothing for a refused request).
+  function ledger(div, rid) {
     fetch("/console/api/usage/" + encodeURIComponent(rid), {credentials: "same-origin"})
       .then(function (r) { return r.json(); })
       .then(function (rec) {
-        if (!rec.found) {
-          if (tries > 0) setTimeout(function () { ledger(div, rid, tries - 1); }, 150);
-          return;
-        }
+        if (!rec.found) return;
         div.setAttribute("data-cost-micro", rec.cost_micro);
         div.setAttribute("data-status", rec.status);
         meta(div, [["tokens", "Tokens", rec.prompt_tokens + " in · " + rec.completion_tokens + " out" + (rec.usage_estimated ? " (est.)" : "")],
                    ["cost", "Cost", "$" + rec.cost_usd.replace(/0+$/, "").replace(/\.$/, ".00")],
-                   ["latency", "Latency", rec.latency_ms + " ms"],
-                   ["ttft", "TTFT", rec.ttft_ms === null ? "—" : rec.ttft_ms + " ms"]]);
+                   ["latency", "Latency", ms(rec.latency_ms)],
+                   ["ttft", "TTFT", rec.ttft_ms === null ? "—" : ms(rec.ttft_ms)]]);
         div.classList.add("billed");
-      }).catch(function () { if (tries > 0) setTimeout(function () { ledger(div, rid, tries - 1); }, 300); });
+      }).catch(function () {});
   }
+
+  function ms(v) { return v < 1 ? "< 1 ms" : Math.round(v) + " ms"; }
 
   async function send(text) {
     showError("");
@@ -96,7 +112,10 @@
     var div = bubble("assistant", "");
     div.classList.add("streaming");
     var body = div.querySelector(".msg-text");
-    var t0 = performance.now(), ttft = null, answer = "", chunks = 0, usage = null;
+    var think = div.querySelector(".msg-reasoning"), thinkText = div.querySelector(".msg-reasoning-text");
+    var t0 = performance.now(), ttft = null, answer = "", reasoning = "", chunks = 0, usage = null;
+    var answered = false;
+    lastSent = payload;
     controller = new AbortController();
     busy(true);
     var rid = null;
@@ -108,6 +127,7 @@
       });
       rid = resp.headers.get("x-request-id");
       if (!resp.ok) {
+        rid = null;  // refused: there is no usage record to read
         var err = await resp.json().catch(function () { return null; });
         div.remove();
         showError(err && err.error ? err.error.message : "The request failed (" + resp.status + ").");
@@ -131,32 +151,42 @@
             if (obj.error) { showError(obj.error.message); return; }
             if (obj.usage) usage = obj.usage;
             (obj.choices || []).forEach(function (c) {
-              var piece = c.delta && (c.delta.content || c.delta.reasoning_content);
-              if (!piece) return;
+              var d = c.delta || {};
+              if (!d.content && !d.reasoning_content) return;
               if (ttft === null) ttft = performance.now() - t0;
-              answer += piece;
               chunks += 1;
-              body.textContent = answer;
+              if (d.reasoning_content) {
+                reasoning += d.reasoning_content;
+                think.classList.remove("hidden");
+                thinkText.textContent = reasoning;
+              }
+              if (d.content) {
+                if (!answer && reasoning) think.open = false;
+                answer += d.content;
+                body.textContent = answer;
+              }
               div.setAttribute("data-chunks", chunks);
               messages.scrollTop = messages.scrollHeight;
             });
           });
         }
       }
+      answered = true;
+      // Only the answer goes back in the history: reasoning is not part of the conversation.
       history.push({role: "user", content: text}, {role: "assistant", content: answer});
       var latency = Math.round(performance.now() - t0);
       meta(div, [["tokens", "Tokens", usage ? usage.prompt_tokens + " in · " + usage.completion_tokens + " out" : "…"],
-                 ["cost", "Cost", "…"], ["latency", "Latency", latency + " ms"],
-                 ["ttft", "TTFT", ttft === null ? "—" : Math.round(ttft) + " ms"]]);
+                 ["cost", "Cost", "…"], ["latency", "Latency", ms(latency)],
+                 ["ttft", "TTFT", ttft === null ? "—" : ms(ttft)]]);
     } catch (e) {
-      if (e.name === "AbortError") { body.textContent = answer + " [stopped]"; }
+      if (e.name === "AbortError") { body.textContent = answer + " [stopped]"; answered = true; }
       else showError("The connection failed: " + e.message);
     } finally {
       div.classList.remove("streaming");
       div.classList.add("done");
       busy(false);
       controller = null;
-      if (rid) ledger(div, rid, 30);
+      if (rid && answered) ledger(div, rid);
     }
   }
 
@@ -173,17 +203,20 @@
   $("pg-stop").addEventListener("click", function () { if (controller) controller.abort(); });
   $("clear-chat").addEventListener("click", function () {
     history = [];
+    lastSent = null;
     messages.innerHTML = '<div class="pg-empty" id="pg-empty">Conversation cleared.</div>';
     showError("");
   });
 
   var modal = $("code-modal");
   $("view-code").addEventListener("click", function () {
-    var text = prompt.value.trim() || (history.length ? "" : "Explain the best use case for this model.");
+    // A prompt being written: the request it would send; otherwise the last request sent.
+    var text = prompt.value.trim();
+    var body = text ? request(text) : (lastSent || request("Explain the best use case for this model."));
     fetch("/console/api/samples", {
       method: "POST", credentials: "same-origin",
       headers: {"content-type": "application/json", "x-csrf-token": csrf},
-      body: JSON.stringify(request(text))
+      body: JSON.stringify(body)
     }).then(function (r) { return r.json(); }).then(function (s) {
       if (s.error) { showError(s.error.message); return; }
       ["curl", "python", "typescript"].forEach(function (lang) {
