@@ -164,7 +164,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 f"\nSmarToken first start: admin account '{settings.admin_name}' created "
                 f"(console password: {password}).\n"
                 f"Create your first API key with:\n"
-                f"  {cli_command()} keys create --account {settings.admin_name} --name first-key\n",
+                f"  {cli_command()} keys create --account {settings.admin_name} --name first-key"
+                " --admin\n",
                 flush=True,
             )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,

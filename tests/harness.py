@@ -138,7 +138,12 @@ class Gateway:
         return self.db(go)
 
     def key(self, account: str = "admin", credit: str = "0", **fields: Any) -> str:
+        """A key of ``account``. An unrestricted one is created as an admin key (as the
+        bootstrap key, ``keys create --admin``) unless ``admin=False``: it has admin authority
+        while its account has the admin role."""
         aid = self.account(account, credit)
+        if "admin" not in fields:
+            fields["admin"] = not any(v is not None for k, v in fields.items() if k != "name")
         secret, prefix, digest = generate_key()
 
         async def go(engine: Any) -> int:

@@ -118,13 +118,14 @@ async def post_transaction(request: Request) -> JSONResponse:
 async def create_key(request: Request) -> JSONResponse:
     await require_admin(request)
     state = app_state(request)
-    data = await common.read_json(request, common.KEY_FIELDS | {"account_id"}, {"account_id"})
+    data = await common.read_json(request, common.KEY_FIELDS | {"account_id", "admin"},
+                                  {"account_id"})
     account_id = data["account_id"]
     if isinstance(account_id, bool) or not isinstance(account_id, int):
         raise InvalidRequest("'account_id' must be an integer.", param="account_id",
                              code="invalid_type")
-    await common.account_or_404(state, account_id)
-    return await common.create_key(state, account_id, data)
+    account = await common.account_or_404(state, account_id)
+    return await common.create_key(state, account_id, data, account)
 
 
 async def list_keys(request: Request) -> JSONResponse:

@@ -1,9 +1,11 @@
 """Who may call the admin and account API.
 
 Admin endpoints accept the master key (``SMARTOKEN_MASTER_KEY``, compared in constant time) or
-an API key of an account with the admin role. Account endpoints accept any valid key and act
-on that key's account only; creating, changing or revoking keys there needs an unrestricted
-key (no family scope, budget, rate limit or expiry), so that a scoped key handed to a script
+an admin key: one created as an admin key (``admin: true``, ``keys create --admin``), of an
+account with the admin role, with no restriction (``KeyContext.is_admin``). A key its owner
+limited by families, budgets, rate limits or expiry is never an admin, whatever its account.
+Account endpoints accept any valid key and act on that key's account only; creating, changing
+or revoking keys there needs an unrestricted key, so that a scoped key handed to a script
 cannot mint itself a wider one.
 """
 
@@ -43,8 +45,9 @@ async def require_admin(request: Request) -> Admin:
             + exc.message
         raise
     if not key.is_admin:
-        raise PermissionDenied("This endpoint needs an admin credential; this key's account "
-                               "is not an admin.", code="admin_required")
+        raise PermissionDenied("This endpoint needs an admin credential: the master key or an "
+                               "unrestricted key created as an admin key of an admin account.",
+                               code="admin_required")
     return Admin(f"{key.account_name} (key {key.prefix}…)", key)
 
 
@@ -54,9 +57,7 @@ async def require_account(request: Request) -> KeyContext:
 
 async def require_key_manager(request: Request) -> KeyContext:
     key = await authenticate(request)
-    restricted = key.families is not None or key.daily_budget is not None or \
-        key.monthly_budget is not None or key.rpm or key.tpm or key.expires_at is not None
-    if restricted and not key.is_admin:
+    if key.restricted:
         raise PermissionDenied("This key is restricted (families, budgets, limits or expiry); "
                                "only an unrestricted key of the account may manage keys.",
                                code="restricted_key")

@@ -72,8 +72,32 @@ def key_changes(state: AppState, data: JSON) -> dict[str, Any]:
     return out
 
 
-async def create_key(state: AppState, account_id: int, data: JSON) -> JSONResponse:
+def admin_flag(data: JSON, fields: repo.KeyFields, account: dict[str, Any]) -> bool:
+    """``admin: true`` makes an admin key: only for an admin account, never a restricted key."""
+    value = data.get("admin", False)
+    if not isinstance(value, bool):
+        raise InvalidRequest("'admin' must be true or false.", param="admin",
+                             code="invalid_type")
+    if not value:
+        return False
+    if account.get("role") != "admin":
+        raise InvalidRequest("An admin key can only be created for an account with the admin "
+                             "role.", param="admin", code="invalid_value")
+    if fields.families or fields.daily_budget_micro is not None or \
+            fields.monthly_budget_micro is not None or fields.rpm or fields.tpm or \
+            fields.expires_at is not None:
+        raise InvalidRequest("An admin key cannot be restricted (families, budgets, rpm, tpm, "
+                             "expiry): a restricted key is never an admin.", param="admin",
+                             code="invalid_value")
+    return True
+
+
+async def create_key(state: AppState, account_id: int, data: JSON,
+                     account: dict[str, Any] | None = None) -> JSONResponse:
+    """``account`` given (the admin API) lets the body ask for an admin key."""
     fields = key_fields(state, data)
+    if account is not None:
+        fields.admin = admin_flag(data, fields, account)
     secret, key_id = await admin_ops.create_key(state, account_id, fields)
     row = await key_or_404(state, key_id, None)
     view = await admin_views.key_view(state, row)

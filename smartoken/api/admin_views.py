@@ -77,7 +77,7 @@ async def key_view(state: AppState, row: dict[str, Any]) -> dict[str, Any]:
         "families": orjson.loads(fams) if fams else None,
         "daily_budget": _usd(row["daily_budget_micro"]),
         "monthly_budget": _usd(row["monthly_budget_micro"]),
-        "rpm": row["rpm"], "tpm": row["tpm"],
+        "rpm": row["rpm"], "tpm": row["tpm"], "admin": bool(row.get("admin", False)),
         "expires_at": iso(row["expires_at"]), "revoked_at": iso(row["revoked_at"]),
         "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
         "status": key_status(row),

@@ -53,10 +53,20 @@ class KeyContext:
     tpm: int | None
     expires_at: float | None
     revoked: bool
+    admin: bool = False  # created as an admin key
+
+    @property
+    def restricted(self) -> bool:
+        """Limited by families, budgets, rate limits or expiry: what its owner meant to bound."""
+        return self.families is not None or self.daily_budget is not None or \
+            self.monthly_budget is not None or bool(self.rpm) or bool(self.tpm) or \
+            self.expires_at is not None
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        """Admin authority is explicit: a key created as an admin key, of an account that still
+        has the admin role, and never a restricted one."""
+        return self.admin and self.role == "admin" and not self.restricted
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -83,6 +93,7 @@ def context_from_row(row: dict[str, Any]) -> KeyContext:
         tpm=row["tpm"],
         expires_at=_epoch(row["expires_at"]),
         revoked=row["revoked_at"] is not None,
+        admin=bool(row.get("admin", False)),
     )
 
 

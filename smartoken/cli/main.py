@@ -299,10 +299,12 @@ def keys() -> None:
 @click.option("--rpm", type=int, default=None, help="Requests per minute.")
 @click.option("--tpm", type=int, default=None, help="Tokens per minute.")
 @click.option("--expires-in-days", type=int, default=None)
+@click.option("--admin", "admin", is_flag=True, default=False,
+              help="An admin key (admin API): an admin account's, with no restriction.")
 @click.pass_context
 def keys_create(ctx: click.Context, account: str, name: str, families: str | None,
                 daily_budget: str | None, monthly_budget: str | None, rpm: int | None,
-                tpm: int | None, expires_in_days: int | None) -> None:
+                tpm: int | None, expires_in_days: int | None, admin: bool) -> None:
     """Create a key; the secret is printed once and never stored."""
     from smartoken.auth.keys import generate_key
     from smartoken.store import repo
@@ -317,12 +319,21 @@ def keys_create(ctx: click.Context, account: str, name: str, families: str | Non
         name=name, families=fams, daily_budget_micro=_usd(daily_budget),
         monthly_budget_micro=_usd(monthly_budget), rpm=rpm, tpm=tpm,
         expires_at=datetime.now(UTC) + timedelta(days=expires_in_days)
-        if expires_in_days else None,
+        if expires_in_days else None, admin=admin,
     )
+    if admin and (fams or fields.daily_budget_micro is not None or rpm or tpm or
+                  fields.monthly_budget_micro is not None or expires_in_days):
+        raise click.BadParameter("an admin key cannot be restricted (families, budgets, rpm, "
+                                 "tpm, expiry)", param_hint="--admin")
     secret, prefix, digest = generate_key()
 
     async def go(engine: Any) -> int:
         aid = await _account_id(engine, account)
+        if admin:
+            row = await repo.get_account(engine, account_id=aid)
+            if row is None or row["role"] != "admin":
+                raise click.BadParameter(f"account {account!r} is not an admin",
+                                         param_hint="--admin")
         return await repo.insert_key(engine, aid, prefix, digest, fields)
 
     key_id = _run(settings, go)

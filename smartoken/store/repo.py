@@ -151,7 +151,7 @@ KEY_COLUMNS = (
     api_keys.c.id, api_keys.c.account_id, api_keys.c.name, api_keys.c.prefix,
     api_keys.c.families, api_keys.c.daily_budget_micro, api_keys.c.monthly_budget_micro,
     api_keys.c.rpm, api_keys.c.tpm, api_keys.c.expires_at, api_keys.c.revoked_at,
-    api_keys.c.created_at, api_keys.c.updated_at,
+    api_keys.c.created_at, api_keys.c.updated_at, api_keys.c.admin,
 )
 
 
@@ -164,6 +164,7 @@ class KeyFields:
     rpm: int | None = None
     tpm: int | None = None
     expires_at: datetime | None = None
+    admin: bool = False
 
 
 def _key_values(fields: KeyFields) -> dict[str, Any]:
@@ -175,6 +176,7 @@ def _key_values(fields: KeyFields) -> dict[str, Any]:
         "rpm": fields.rpm,
         "tpm": fields.tpm,
         "expires_at": fields.expires_at,
+        "admin": fields.admin,
     }
 
 

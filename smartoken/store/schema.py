@@ -71,6 +71,9 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Created as an admin key (issue 12 item 5): admin authority is never implied by the
+    # account's role alone, and a restricted key never has it (auth.keys.KeyContext.is_admin).
+    Column("admin", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 usage_records = Table(

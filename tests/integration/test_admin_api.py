@@ -52,9 +52,9 @@ def test_admin_credentials(gw: Gateway) -> None:
     _err(AdminAPI(gw, "sk-st-" + "x" * 40).get("/admin/accounts"), 401, "invalid_api_key")
     _err(AdminAPI(gw, user_key).get("/admin/accounts"), 403, "admin_required")
     _err(AdminAPI(gw, user_key).post("/admin/accounts", {"name": "mallory"}), 403)
-    # An admin account's key is an admin credential; the role change takes effect at once.
+    # An admin account's admin key is an admin credential; the role change takes effect at once.
     boss = admin.account("boss", role="admin")
-    boss_key, _ = admin.key(boss)
+    boss_key, _ = admin.key(boss, admin=True)
     names = [a["name"] for a in AdminAPI(gw, boss_key).ok(AdminAPI(gw, boss_key)
                                                           .get("/admin/accounts"))["data"]]
     assert {"admin", "alice", "boss"} <= set(names)

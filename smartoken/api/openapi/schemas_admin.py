@@ -68,6 +68,7 @@ API_KEY = _obj(["object", "id", "account_id", "prefix", "status", "spend"], {
     "families": {"type": ["array", "null"], "items": {"type": "string"}},
     "daily_budget": _nullable(USD), "monthly_budget": _nullable(USD),
     "rpm": {"type": ["integer", "null"]}, "tpm": {"type": ["integer", "null"]},
+    "admin": {"type": "boolean", "description": "Created as an admin key"},
     "expires_at": _nullable(TIME), "revoked_at": _nullable(TIME),
     "created_at": TIME, "updated_at": _nullable(TIME),
     "status": {"enum": ["active", "revoked", "expired"]},
@@ -128,7 +129,9 @@ ADMIN_SCHEMAS: JSON = {
         "type": "string", "description": "The secret, shown this once"}})]},
     "ApiKeyList": _list("ApiKey"),
     "KeyCreate": _obj([], KEY_INPUT, closed=True),
-    "AdminKeyCreate": _obj(["account_id"], {"account_id": ID, **KEY_INPUT}, closed=True),
+    "AdminKeyCreate": _obj(["account_id"], {"account_id": ID, **KEY_INPUT, "admin": {
+        "type": "boolean", "description": "An admin key: only for an admin account, never "
+        "with a restriction (families, budgets, rpm, tpm, expiry)"}}, closed=True),
     "KeyPatch": _obj([], KEY_INPUT, closed=True),
     "UsageRecord": USAGE_RECORD,
     "UsagePage": {"allOf": [_list("UsageRecord", paged=True), _obj(["totals"], {
