@@ -4,14 +4,14 @@ Existing unrestricted keys of admin accounts become admin keys, so an upgrade ke
 clients working; restricted keys (families, budgets, rpm/tpm, expiry) never do.
 
 Revision ID: 0015_admin_keys
-Revises: 0017_responses
+Revises: 0016_protocol
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_admin_keys"
-down_revision = "0017_responses"
+down_revision = "0016_protocol"
 branch_labels = None
 depends_on = None
 
