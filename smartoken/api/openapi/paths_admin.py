@@ -143,6 +143,14 @@ def provider_paths() -> JSON:
             "delete": op("deleteProvider", ADMIN, json_body(ref("ProviderDeleted")),
                          (403, 404, 409, 503), params=PROVIDER),
         },
+        "/admin/providers/{name}/health": {
+            "get": op("getProviderHealth", ADMIN, json_body(ref("ProviderHealth")), (403, 404),
+                      params=PROVIDER),
+        },
+        "/admin/providers/{name}/test": {
+            "post": op("testProvider", ADMIN, json_body(ref("ProviderTestResult")),
+                       (403, 404, *BODY), params=PROVIDER, body="ProviderTestRequest"),
+        },
     }
 
 

@@ -71,6 +71,14 @@ PROVIDER_FIELDS: JSON = {
     "base_url": {"type": "string", "format": "uri",
                  "description": "http(s), a host, no credentials, no query"},
     "api_key": {"type": ["string", "null"], "writeOnly": True},
+    "api_keys": {"type": ["array", "null"], "writeOnly": True, "maxItems": 64,
+                 "description": "A key pool (instead of api_key): keys drawn by weighted "
+                 "round-robin, each cooling down alone when the vendor refuses it",
+                 "items": {"oneOf": [{"type": "string"}, {
+                     "type": "object", "required": ["key"], "additionalProperties": False,
+                     "properties": {"key": {"type": "string"},
+                                    "weight": {"type": "integer", "minimum": 1,
+                                               "maximum": 1000}}}]}},
     "headers": {"type": "object", "additionalProperties": {"type": "string"},
                 "writeOnly": True},
     "timeouts": {"type": "object", "additionalProperties": False, "properties": {
@@ -136,6 +144,9 @@ SCHEMAS: JSON = {
                  "properties": {"name": NAME, "dialect": {"type": "string"},
                                 "base_url": {"type": "string"},
                                 "has_api_key": {"type": "boolean"},
+                                "key_count": {"type": "integer"},
+                                "key_weights": {"type": "array",
+                                                "items": {"type": "integer"}},
                                 "header_names": {"type": "array", "items": {"type": "string"}},
                                 "timeouts": PROVIDER_FIELDS["timeouts"],
                                 "routes": {"type": "array", "items": ROUTE},
@@ -144,6 +155,26 @@ SCHEMAS: JSON = {
         "object": {"const": "list"}, "data": {"type": "array", "items": ref("Provider")}}},
     "Status": {"type": "object", "required": ["status"],
                "properties": {"status": {"type": "string"}}},
+    "ProviderHealth": {"type": "object", "required": ["name", "keys"], "properties": {
+        "name": NAME, "keys": {"type": "array", "items": {
+            "type": "object", "required": ["key", "state"], "properties": {
+                "key": {"type": "string", "description": "position and last 4 characters"},
+                "weight": {"type": "integer"}, "requests": {"type": "integer"},
+                "failures": {"type": "integer"}, "state": {"enum": ["ok", "cooling"]},
+                "cooling_for_s": {"type": "number"},
+                "last_error": {"type": ["string", "null"]},
+                "last_error_kind": {"type": ["string", "null"]}}}}}},
+    "ProviderTestRequest": {"type": "object", "additionalProperties": True, "properties": {
+        "model": {"type": "string", "description": "upstream model id; default: the "
+                  "provider's first route's"}}},
+    "ProviderTestResult": {"type": "object", "required": ["name", "model", "ok", "latency_ms"],
+                           "properties": {
+                               "name": NAME, "model": {"type": "string"},
+                               "ok": {"type": "boolean"}, "latency_ms": {"type": "number"},
+                               "models": {"type": ["array", "null"],
+                                          "items": {"type": "string"}},
+                               "models_error": {"type": "string"},
+                               "error": {"type": ["object", "null"]}}},
     "ProviderDeleted": {"type": "object", "required": ["name", "deleted"], "properties": {
         "name": NAME, "deleted": {"const": True}}},
     **FILE_SCHEMAS,
