@@ -66,14 +66,28 @@ def plan(state: AppState, spec: ModelSpec, prompt: int, wanted: int | None,
 
 
 def routes(state: AppState, call: Call) -> Iterator[Route]:
-    """Every route to try, model by model. ``call.spec``, ``call.max_output`` and
+    """Every route to try, model by model (or, when every breaker is open, the one that
+    reopens first: ``Router.panic``). ``call.spec``, ``call.max_output`` and
     ``call.price`` follow the model being tried, so the record and the bill are the answering
     model's; when the chain is exhausted they are set back to the requested model's."""
     legs = call.chain or (None,)
+    tried = False
     for leg in legs:
         if leg is not None:
             call.spec, call.max_output, call.price = leg.spec, leg.max_output, leg.price
-        yield from state.router.plan(call.spec.id)
+        for route in state.router.plan(call.spec.id):
+            tried = True
+            yield route
+    if not tried:
+        # Panic mode: every route of every model in the chain is cooling down. Try the
+        # first model's route whose cooldown ends first rather than answer 503 for all of it.
+        for leg in legs:
+            if leg is not None:
+                call.spec, call.max_output, call.price = leg.spec, leg.max_output, leg.price
+            route = state.router.panic(call.spec.id)
+            if route is not None:
+                yield route
+                break
     if call.chain:
         first = call.chain[0]
         call.spec, call.max_output, call.price = first.spec, first.max_output, first.price

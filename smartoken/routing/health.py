@@ -89,6 +89,11 @@ class HealthBoard:
             return True
         return False
 
+    def reopens_at(self, route_id: str) -> float:
+        """When the route's breaker lets requests through again (on ``clock``; 0 if closed)."""
+        h = self.routes.get(route_id)
+        return 0.0 if h is None or h.state == CLOSED else h.open_until
+
     def success(self, route_id: str, latency_ms: float, ttft_ms: float | None = None) -> None:
         h = self.get(route_id)
         h.successes += 1

@@ -1,5 +1,9 @@
 """Route selection: highest priority tier first, weighted draw inside a tier, never the same
-route twice in one request, open breakers skipped. Pure: no I/O."""
+route twice in one request, open breakers skipped. Pure: no I/O.
+
+Panic mode: when every route of a model has an open breaker, ``panic`` names the one whose
+cooldown ends first, so a model with a single route (or a pool that failed together) keeps
+being tried instead of answering 503 for the whole cooldown (``relay.chain.routes``)."""
 
 from __future__ import annotations
 
@@ -73,3 +77,10 @@ class Router:
                 remaining.remove(chosen)
                 if self.health.available(chosen.id):
                     yield chosen
+
+    def panic(self, model: str) -> Route | None:
+        """The route of ``model`` whose breaker reopens first (None if it has no routes)."""
+        routes = self.routes(model)
+        if not routes:
+            return None
+        return min(routes, key=lambda r: self.health.reopens_at(r.id))

@@ -40,6 +40,13 @@ class SharedHealthBoard(HealthBoard):
                 return False
         return super().available(route_id)
 
+    def reopens_at(self, route_id: str) -> float:
+        local = super().reopens_at(route_id)
+        until = self._shared.get(route_id)
+        if until is None:
+            return local
+        return max(local, self.clock() + (until - time.time()))
+
     def failure(self, route_id: str, error: str, *, kind: str = "server",
                 retry_after: float | None = None) -> None:
         before = self.routes[route_id].open_until if route_id in self.routes else 0.0

@@ -285,3 +285,25 @@ def test_idle_gap_mid_stream_times_out_as_partial(make_fake: Any, make_gateway: 
     assert "idle" in str(exc.value) and time.monotonic() - started < 10  # whole stream: 30 s
     [rec] = gw.wait_usage(1)
     assert rec["status"] == "partial" and "idle" in rec["error"]
+
+
+def test_a_single_route_model_is_tried_after_its_breaker_opens(make_fake: Any,
+                                                               make_inproc: Any) -> None:
+    """Issue 12 item 14: three mid-stream cuts open the only route's breaker. Before, every
+    request then got 503 "Tried: none available" for the 30 s cooldown; in panic mode the
+    route whose cooldown ends first is tried, and its success closes the breaker."""
+    fake = make_fake(chunks=10, cut_after=3)
+    gw = make_inproc(fake_config(fake))
+    key = admin_key(gw)
+    client = gw.client(key)
+    for _ in range(3):
+        with pytest.raises(openai.APIError):
+            list(client.chat.completions.create(model="kimi-k2", messages=MSG, stream=True,
+                                                max_tokens=50))
+    assert admin_routes(gw, key)["kimi-k2:fake0/kimi-k2-upstream"]["state"] == "open"
+    fake.set(chunks=10)
+    resp = client.chat.completions.create(model="kimi-k2", messages=MSG, max_tokens=50)
+    assert resp.choices[0].message.content and len(fake.requests) == 4
+    recs = gw.wait_usage(4)
+    assert [r["status"] for r in recs] == ["partial"] * 3 + ["ok"]
+    assert admin_routes(gw, key)["kimi-k2:fake0/kimi-k2-upstream"]["state"] == "closed"

@@ -55,6 +55,20 @@ def test_breaker_cycle_with_a_fake_clock() -> None:
     assert board.routes["x"].state == OPEN and board.routes["x"].open_until == now[0] + 3
 
 
+
+def test_panic_names_the_route_that_reopens_first() -> None:
+    """Issue 12 item 14: with every breaker open, the route whose cooldown ends first."""
+    now = [0.0]
+    board = HealthBoard(BreakerPolicy(consecutive_failures=1, cooldown=10), clock=lambda: now[0])
+    routes = tuple(RouteConfig(model="m", provider=p, upstream_model="u") for p in ("a", "b"))
+    router = Router(routes, board)
+    a, b = router.routes("m")
+    board.failure(a.id, "boom", retry_after=20)
+    board.failure(b.id, "boom", retry_after=5)
+    assert list(router.plan("m")) == []
+    assert router.panic("m") == b
+    assert router.panic("unknown") is None
+
 def _doc(n_words: int) -> str:
     rng = random.Random(5)
     words = ["context", "window", "gateway", "token", "route", "the", "of", "中文", "模型",
