@@ -31,18 +31,22 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import exc as sa_errors
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from smartoken.auth.keys import KeyContext
 from smartoken.budget.reserver import Reservation
 from smartoken.budget.shared import SharedReserver
 from smartoken.budget.windows import Windows
-from smartoken.errors import BudgetExceeded, InsufficientBalance
+from smartoken.errors import BudgetExceeded, BudgetStoreUnavailable, InsufficientBalance
 from smartoken.ledger.records import UsageRecord
 from smartoken.money import format_usd
 from smartoken.store.schema import key_spend, reservations, usage_records, wallets
 
 log = logging.getLogger("smartoken.budget")
+# The database cannot be reached (refused, reset, timed out, pool exhausted): a 503, not a 500.
+DB_DOWN = (sa_errors.DBAPIError, sa_errors.TimeoutError, OSError, TimeoutError)
 HOLD = "hold"  # the window of a hold's row (key 0): never a real day or month
 
 
@@ -57,6 +61,14 @@ def _over_budget(label: str, limit: int, used: int, window: str, amount: int) ->
         f"The key's {label} budget of ${format_usd(limit)} would be exceeded: "
         f"${format_usd(used)} is spent or reserved in {window} and this request may cost up to "
         f"${format_usd(amount)}.", param=f"{label}_budget")
+
+
+def _store_down(exc: BaseException) -> BudgetStoreUnavailable:
+    log.warning("database unreachable, refusing budgeted request: %s",
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+    return BudgetStoreUnavailable(
+        "The database that holds budget reservations is unreachable, so this request's budget "
+        "cannot be checked; it was not sent upstream. Retry shortly.")
 
 
 def _sum(column, *where):  # type: ignore[no-untyped-def]
@@ -76,7 +88,8 @@ class SqlReserver(SharedReserver):
             self._fast = create_async_engine(
                 engine.url, pool_size=10, max_overflow=10, pool_pre_ping=True,
                 isolation_level="AUTOCOMMIT",
-                connect_args={"server_settings": {"synchronous_commit": "off"}})
+                connect_args={"server_settings": {"synchronous_commit": "off"},
+                              "timeout": 5})  # connecting: an unreachable host fails fast
         self.windows = windows
         self._origin = origin[:40]
         self._ttl = reservation_ttl
@@ -87,10 +100,15 @@ class SqlReserver(SharedReserver):
                       request_id: str = "") -> Reservation:
         ts, day, month = self.windows.now()
         rid = request_id or "res_" + secrets.token_hex(12)
-        if self._fast is not None:
-            await self._reserve_pg(key, amount, rid, day, month)
-        else:
-            await self._reserve_txn(key, amount, rid, day, month)
+        try:
+            if self._fast is not None:
+                await self._reserve_pg(key, amount, rid, day, month)
+            else:
+                await self._reserve_txn(key, amount, rid, day, month)
+        except IntegrityError:
+            raise
+        except DB_DOWN as exc:
+            raise _store_down(exc) from None
         self.in_flight += 1
         return Reservation(key.key_id, key.account_id, amount, day, month, ts, id=rid)
 
@@ -190,9 +208,9 @@ class SqlReserver(SharedReserver):
                     else:
                         await conn.execute(delete(reservations).where(r.id == rid))
                 return
-            except Exception:
-                log.warning("settling reservation %s failed (attempt %d)", rid, attempt + 1,
-                            exc_info=True)
+            except DB_DOWN as exc:
+                log.warning("settling reservation %s failed (attempt %d): %s", rid, attempt + 1,
+                            type(exc).__name__)
                 await asyncio.sleep(0.2 * (attempt + 1))
         # The row keeps the worst case until the ledger batch deletes it: conservative.
 
@@ -201,6 +219,14 @@ class SqlReserver(SharedReserver):
     async def hold(self, account_id: int, amount: int) -> bool:
         """A reservation row with no key (key 0, window ``hold``), checked under the wallet
         lock like any reservation; kept alive by the heartbeat until ``unhold``."""
+        try:
+            return await self._hold(account_id, amount)
+        except IntegrityError:
+            raise
+        except DB_DOWN as exc:
+            raise _store_down(exc) from None
+
+    async def _hold(self, account_id: int, amount: int) -> bool:
         rid = "hold_" + secrets.token_hex(12)
         r = reservations.c
         async with self._engine.begin() as conn:  # a real transaction on every dialect
@@ -288,6 +314,8 @@ class SqlReserver(SharedReserver):
                     await conn.execute(update(reservations).where(r.holder == self._origin)
                                        .values(deadline=now + self._ttl))
                     await conn.execute(delete(reservations).where(r.deadline < now))
+            except DB_DOWN as exc:
+                log.warning("reservation heartbeat failed: %s", type(exc).__name__)
             except Exception:
                 log.warning("reservation heartbeat failed", exc_info=True)
 
