@@ -20,6 +20,7 @@ from smartoken.api.edge import edge
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
 from smartoken.api.http import JSONResponse
+from smartoken.api.messages import count_tokens, messages
 from smartoken.api.metrics import note_refused
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
@@ -73,6 +74,8 @@ def routes() -> list[Route]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -10,22 +10,39 @@ from starlette.responses import Response
 from smartoken.api.http import JSONResponse, app_state, authenticate, read_body
 from smartoken.protocols import wire
 from smartoken.protocols.base import InboundProtocol
+from smartoken.providers.base import JSON
 from smartoken.relay import pipeline
 from smartoken.relay.stream import RelayStream
+from smartoken.state import AppState
 
 
-async def serve(request: Request, protocol: InboundProtocol, *,
-                api_key_header: bool = False) -> Response | RelayStream:
+def fit_max_output(state: AppState, data: JSON) -> None:
+    spec = state.catalog.get(data.get("model", ""))
+    wanted = pipeline.requested_output(data)
+    if spec is not None and spec.max_output and wanted is not None and wanted > spec.max_output:
+        data.pop("max_completion_tokens", None)
+        data["max_tokens"] = spec.max_output
+
+
+async def serve(request: Request, protocol: InboundProtocol, *, api_key_header: bool = False,
+                native: bool = False, fit_output: bool = False) -> Response | RelayStream:
+    """``api_key_header``: accept ``x-api-key`` as well as Bearer. ``native``: keep the client's
+    request for a provider that speaks this protocol itself. ``fit_output``: lower an output
+    limit above the model's maximum to that maximum instead of sending it on (clients that
+    always send one large value, such as Claude Code's 32000)."""
     state = app_state(request)
     request.state.protocol = protocol
     key = await authenticate(request, api_key_header=api_key_header)
-    data = protocol.parse(wire.parse_json(await read_body(request,
-                                                          state.settings.max_body_bytes)))
+    raw = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
+    data = protocol.parse(raw)
     rid = request.state.request_id
     if protocol.operation == "embed":
         call = await pipeline.prepare_embeddings(state, rid, key, data, protocol.name)
     else:
-        call = await pipeline.prepare(state, rid, key, data, protocol.name)
+        if fit_output:
+            fit_max_output(state, data)
+        call = await pipeline.prepare(state, rid, key, data, protocol.name,
+                                      native=raw if native else None)
     if not call.stream:
         try:
             resp = await pipeline.complete(state, call, protocol.operation)

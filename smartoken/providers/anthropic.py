@@ -1,6 +1,11 @@
 """The Anthropic Messages adapter: the pooled HTTP client of ``OpenAICompatProvider`` with
 ``x-api-key`` + ``anthropic-version`` headers, ``/messages``, and the translation of
-``dialects/anthropic.py`` on the way out and back."""
+``dialects/anthropic.py`` on the way out and back.
+
+A client that speaks Anthropic Messages itself (``native_protocol``) is passed through: the
+body then carries the client's own request under ``NATIVE`` and that is what is sent; the
+answer (or each stream event) is kept under ``NATIVE`` beside its canonical translation, which
+the relay reads for usage and billing."""
 
 from __future__ import annotations
 
@@ -12,13 +17,15 @@ import orjson
 from yarl import URL
 
 from smartoken.config import ProviderConfig
-from smartoken.providers.base import JSON, UpstreamError
+from smartoken.providers.base import JSON, NATIVE, UpstreamError
 from smartoken.providers.dialects import anthropic as dialect
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.openai_compat import OpenAICompatProvider
 
 
 class AnthropicProvider(OpenAICompatProvider):
+    native_protocol = "messages"
+
     def __init__(self, config: ProviderConfig, session: aiohttp.ClientSession,
                  dialect_: Dialect) -> None:
         super().__init__(config, session, dialect_)
@@ -30,11 +37,21 @@ class AnthropicProvider(OpenAICompatProvider):
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}
 
+    def _request(self, body: JSON) -> tuple[JSON, bool]:
+        native = body.pop(NATIVE, None)
+        if isinstance(native, dict):
+            return dialect.native_request(native, body), True
+        return dialect.to_messages(body), False
+
     async def complete(self, body: JSON) -> JSON:
-        data = await self._unary(self._chat_url, dialect.to_messages(body))
+        request, native = self._request(body)
+        data = await self._unary(self._chat_url, request)
         if data.get("type") == "error":
             raise self.dialect.error(500, self._scrub(orjson.dumps(data)), None)
-        return dialect.from_message(data)
+        resp = dialect.from_message(data)
+        if native:
+            resp[NATIVE] = data
+        return resp
 
     async def embed(self, body: JSON) -> JSON:
         raise UpstreamError(f"{self.name}: Anthropic has no embeddings endpoint", kind="client",
@@ -44,9 +61,14 @@ class AnthropicProvider(OpenAICompatProvider):
 
     async def stream(self, body: JSON) -> AsyncIterator[JSON]:
         translator = dialect.StreamTranslator()
-        async with aclosing(self.sse(self._chat_url, dialect.to_messages(body))) as events:
+        request, native = self._request(body)
+        async with aclosing(self.sse(self._chat_url, request)) as events:
             async for payload in events:
-                chunk = translator.feed(self.parse_event(payload))
+                event = self.parse_event(payload)
+                chunk = translator.feed(event)
+                if native:  # every event goes on, beside its translation (if any)
+                    chunk = chunk if chunk is not None else {"choices": []}
+                    chunk[NATIVE] = [event]
                 if chunk is not None:
                     yield chunk
                 if translator.done:

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 JSON = dict[str, Any]
+# The key under which a provider that speaks a client protocol itself (``native_protocol``)
+# finds the client's own request in the body it is given, and puts its own answer (or, in a
+# stream chunk, its own events) beside the canonical one.
+NATIVE = "x-smartoken-native"
 
 
 class UpstreamError(Exception):
@@ -49,6 +53,7 @@ class Usage:
 
 class Provider(Protocol):
     name: str
+    native_protocol: str | None  # the client protocol it speaks itself (``messages``) or None
 
     async def complete(self, body: JSON) -> JSON:
         """Non-streaming chat completion; returns an OpenAI ``chat.completion`` object."""

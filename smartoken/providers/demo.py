@@ -59,6 +59,7 @@ def _sample(schema: Any, name: str = "value") -> Any:
 
 
 class DemoProvider:
+    native_protocol: str | None = None
     name = "demo"
     dialect = Dialect()
 

@@ -30,6 +30,8 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class OpenAICompatProvider:
+    native_protocol: str | None = None
+
     def __init__(
         self, config: ProviderConfig, session: aiohttp.ClientSession, dialect: Dialect
     ) -> None:

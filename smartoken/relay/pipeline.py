@@ -33,7 +33,7 @@ from smartoken.ledger import records
 from smartoken.ledger.records import UsageRecord
 from smartoken.logs import log_request
 from smartoken.money import Price
-from smartoken.providers.base import JSON, UpstreamError, Usage
+from smartoken.providers.base import JSON, NATIVE, UpstreamError, Usage
 from smartoken.relay import chain, context
 from smartoken.relay.chain import Leg
 from smartoken.relay.context import fit_context as fit_context  # re-exported
@@ -65,6 +65,7 @@ class Call:
     reservation: Reservation | None = None
     attempts: list[JSON] = field(default_factory=list)
     chain: tuple[Leg, ...] = ()  # the models to try (fallbacks after the requested one)
+    native: JSON | None = None  # the client's own request, for a provider speaking its protocol
 
 
 def _now_utc() -> datetime:
@@ -128,7 +129,7 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
 
 
 async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON,
-                  protocol: str = "chat") -> Call:
+                  protocol: str = "chat", native: JSON | None = None) -> Call:
     """Resolve, fit and reserve a canonical chat body (already validated by its protocol's
     ``parse``). Raises before anything is recorded or reserved."""
     requested = data["model"]
@@ -146,7 +147,8 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON,
     opts = data.get("stream_options")
     include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
-                legs[0].max_output, time.perf_counter(), legs[0].price, protocol, chain=legs)
+                legs[0].max_output, time.perf_counter(), legs[0].price, protocol, chain=legs,
+                native=native)
     state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
@@ -154,6 +156,9 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON,
 
 
 def upstream_body(call: Call, route: Route, provider: Any = None) -> JSON:
+    """What the provider is sent: the canonical body with the route's model id, the model's
+    fixed settings and the reserved output cap; plus, under ``NATIVE``, the client's own
+    request when the provider speaks the client's protocol itself (``native_protocol``)."""
     body = dict(call.body)
     body["model"] = route.upstream_model
     for name, value in call.spec.params.items():  # the public id's fixed settings
@@ -168,6 +173,8 @@ def upstream_body(call: Call, route: Route, provider: Any = None) -> JSON:
     body[field] = call.max_output
     if not call.include_usage:
         body.pop("stream_options", None)
+    if call.native is not None and getattr(provider, "native_protocol", None) == call.protocol:
+        body[NATIVE] = call.native
     return body
 
 

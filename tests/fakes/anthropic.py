@@ -80,6 +80,9 @@ async def answer(request: web.Request, body: JSON, s: JSON, text: str) -> web.St
             await send("content_block_delta", {"type": "content_block_delta", "index": i,
                                                "delta": {"type": "thinking_delta",
                                                          "thinking": block["thinking"]}})
+            await send("content_block_delta", {"type": "content_block_delta", "index": i,
+                                               "delta": {"type": "signature_delta",
+                                                         "signature": block["signature"]}})
         elif kind == "tool_use":
             await send("content_block_start", {"type": "content_block_start", "index": i,
                                                "content_block": {**block, "input": {}}})

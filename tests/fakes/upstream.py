@@ -23,6 +23,7 @@ Behaviour is set per server through ``scenario`` (from the test, or ``POST /_sce
     no_done       end the stream without [DONE] (but with finish_reason)
     hang          never answer
     tool_call     {"name":..., "arguments":...}: answer with a tool call
+    tool_call_once  answer with ``tool_call`` only while the request has no tool result
     usage         {"prompt_tokens":..., "completion_tokens":..., ...}: reported usage
                   (otherwise the meter's, tests/fakes/meter.py: what was received, sized)
     default_output  tokens the model writes when no limit it honours was sent
@@ -242,8 +243,17 @@ class FakeUpstream:
         return {"id": "chatcmpl-fake123", "object": obj, "created": int(time.time()),
                 "model": body.get("model"), "system_fingerprint": "fp_fake"}
 
-    def _complete(self, body: dict[str, Any], text: str) -> web.Response:
+    def _effective(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The scenario for this request: with ``tool_call_once``, a request that already
+        carries a tool result is answered with text (an agent's task then completes)."""
         s = self.scenario
+        if s.get("tool_call_once") and any(isinstance(m, dict) and m.get("role") == "tool"
+                                           for m in body.get("messages", [])):
+            return {k: v for k, v in s.items() if k != "tool_call"}
+        return s
+
+    def _complete(self, body: dict[str, Any], text: str) -> web.Response:
+        s = self._effective(body)
         dialect = s.get("dialect", "openai")
         message: dict[str, Any] = {"role": "assistant", "content": dialects.content_with_reasoning(
             dialect, body, text, s.get("reasoning"))}
@@ -267,7 +277,7 @@ class FakeUpstream:
 
     async def _stream(self, request: web.Request, body: dict[str, Any],
                       text: str) -> web.StreamResponse:
-        s = self.scenario
+        s = self._effective(body)
         dialect = s.get("dialect", "openai")
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)

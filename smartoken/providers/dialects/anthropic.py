@@ -121,6 +121,43 @@ def to_messages(body: JSON) -> JSON:
     return out
 
 
+def _as_blocks(content: Any) -> list[Any]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content) if isinstance(content, list) else []
+
+
+def native_request(data: JSON, canonical: JSON) -> JSON:
+    """The client's own request for an Anthropic-dialect upstream: as sent (thinking
+    signatures, cache markers and betas survive), with the gateway's model id, ``max_tokens``
+    and stream flag, and ``system``-role messages folded into ``system`` (not every
+    Anthropic-compatible endpoint takes them)."""
+    body = dict(data)
+    body["model"] = canonical["model"]
+    body["max_tokens"] = canonical.get("max_tokens") or data.get("max_tokens")
+    body["stream"] = bool(canonical.get("stream"))
+    messages = data.get("messages") or []
+    extra = [m for m in messages if isinstance(m, dict) and m.get("role") == "system"]
+    if extra:
+        turns: list[JSON] = []
+        for m in messages:
+            if not isinstance(m, dict) or m.get("role") == "system":
+                continue
+            if turns and turns[-1].get("role") == m.get("role"):  # keep turns alternating
+                turns[-1] = {**turns[-1], "content": _as_blocks(turns[-1].get("content"))
+                             + _as_blocks(m.get("content"))}
+            else:
+                turns.append(m)
+        body["messages"] = turns
+        system = data.get("system")
+        blocks = [{"type": "text", "text": system}] if isinstance(system, str) and system \
+            else list(system) if isinstance(system, list) else []
+        blocks += [{"type": "text", "text": _text(m.get("content"))}
+                   for m in extra]
+        body["system"] = blocks
+    return body
+
+
 def _usage(raw: Any, prompt: int | None = None) -> JSON:
     raw = raw if isinstance(raw, dict) else {}
     cached = _int(raw.get("cache_read_input_tokens"))
