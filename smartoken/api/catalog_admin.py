@@ -29,7 +29,7 @@ from smartoken.errors import InvalidRequest
 from smartoken.live_providers import apply_catalog, catalog_base
 from smartoken.protocols import wire
 from smartoken.state import AppState
-from smartoken.store import catalog_docs
+from smartoken.store import audit, catalog_docs
 
 MAX_BODY = 2 * 1024 * 1024
 
@@ -57,9 +57,11 @@ async def import_catalog(request: Request) -> Response:
     state = app_state(request)
     assert state.config is not None
     doc = wire.parse_json(await read_body(request, MAX_BODY))
+    sent = doc
+    merge = request.query_params.get("merge") in ("1", "true")
+    old_id, current = await catalog_docs.latest(state.engine)
     try:
-        if request.query_params.get("merge") in ("1", "true"):
-            _, current = await catalog_docs.latest(state.engine)
+        if merge:
             doc = overlay(current or {}, doc, keep_nulls=True)
         catalog = catalog_base(state.config, doc, 0).catalog
     except (ConfigError, CatalogError) as exc:
@@ -67,6 +69,8 @@ async def import_catalog(request: Request) -> Response:
                              param=exc.key, code="invalid_catalog") from None
     doc_id = await catalog_docs.save(state.engine, doc, identity.actor, "PUT /admin/catalog")
     await apply_catalog(state, doc, doc_id)
+    await audit.record(state.engine, identity.actor, "catalog.import", "catalog",
+                       {"version": old_id}, {"version": doc_id, "merge": merge, "sent": sent})
     if state.cluster is not None:
         await state.cluster.announce("catalog")
     return JSONResponse({"object": "catalog.import", "version": doc_id,

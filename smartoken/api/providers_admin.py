@@ -41,6 +41,7 @@ from smartoken.live_providers import apply
 from smartoken.protocols import wire
 from smartoken.providers.base import UpstreamError
 from smartoken.state import AppState
+from smartoken.store import audit
 from smartoken.store import providers as store
 from smartoken.store.repo import Conflict
 
@@ -241,7 +242,7 @@ async def list_providers(request: Request) -> Response:
 
 
 async def create_provider(request: Request) -> Response:
-    await require_admin(request)
+    identity = await require_admin(request)
     state = app_state(request)
     data = wire.parse_json(await read_body(request, MAX_BODY))
     p = build(state, data, None)
@@ -252,6 +253,8 @@ async def create_provider(request: Request) -> Response:
     except Conflict as exc:
         raise ConflictError(str(exc), param="name") from None
     apply(state, [p])
+    await audit.record(state.engine, identity.actor, "provider.create", f"provider:{p.name}",
+                       None, p.public())
     return JSONResponse(p.public(), status_code=201)
 
 
@@ -262,23 +265,27 @@ async def get_provider(request: Request) -> Response:
 
 
 async def patch_provider(request: Request) -> Response:
-    await require_admin(request)
+    identity = await require_admin(request)
     state = app_state(request)
     base = await _stored(state, request.path_params["name"])
     data = wire.parse_json(await read_body(request, MAX_BODY))
     p = build(state, data, base)
     await store.update_stored(state.engine, p, _box(state))
     apply(state, [p])
+    await audit.record(state.engine, identity.actor, "provider.update", f"provider:{p.name}",
+                       base.public(), p.public())
     return JSONResponse(p.public())
 
 
 async def delete_provider(request: Request) -> Response:
-    await require_admin(request)
+    identity = await require_admin(request)
     state = app_state(request)
     name = request.path_params["name"]
-    await _stored(state, name)
+    before = await _stored(state, name)
     await store.delete_stored(state.engine, name)
     apply(state, [], frozenset({name}))
+    await audit.record(state.engine, identity.actor, "provider.delete", f"provider:{name}",
+                       before.public(), None)
     return JSONResponse({"name": name, "deleted": True})
 
 

@@ -139,3 +139,39 @@ def test_provider_test_action(make_fake: Any, make_inproc: Any) -> None:
     fake.set(key_status={"vendor-key-one-1111": 401})
     client.chat.completions.create(model="kimi-k2", messages=[{"role": "user", "content": "x"}])
     assert used_keys(fake)[records_before:][-1] == "vendor-key-two-2222"
+
+
+def test_run_time_changes_are_audited(make_fake: Any, make_inproc: Any) -> None:
+    fake = make_fake()
+    gw = make_inproc(None, env={"SMARTOKEN_MASTER_KEY": MASTER,
+                                "SMARTOKEN_SECRET_KEY": generate_key()})
+    assert admin(gw, "POST", "/admin/providers", json={
+        "name": "up", "base_url": fake.base_url, "api_key": "vendor-secret-Kd81",
+        "routes": [{"model": "kimi-k2", "weight": 1}]}).status_code == 201
+    assert admin(gw, "PATCH", "/admin/providers/up", json={
+        "routes": [{"model": "kimi-k2", "weight": 5}]}).status_code == 200
+    entry = {"family": "kimi", "context_window": 262144, "max_output": 65536,
+             "price": {"input": "1.25", "output": "4.00"}}
+    r = admin(gw, "PUT", "/admin/catalog?merge=true", json={"models": {"kimi-k2.6": entry}})
+    assert r.status_code == 200, r.text
+    assert admin(gw, "DELETE", "/admin/providers/up").status_code == 200
+    page = admin(gw, "GET", "/admin/audit").json()
+    assert page["total"] == 4
+    assert [e["action"] for e in page["data"]] == [
+        "provider.delete", "catalog.import", "provider.update", "provider.create"]
+    delete, catalog, update, create = page["data"]
+    assert {e["actor"] for e in page["data"]} == {"master-key"}
+    assert create["before"] is None and create["after"]["has_api_key"] is True
+    assert update["before"]["routes"][0]["weight"] == 1 and \
+        update["after"]["routes"][0]["weight"] == 5
+    assert delete["after"] is None and delete["target"] == "provider:up"
+    assert catalog["after"]["sent"]["models"]["kimi-k2.6"]["price"]["input"] == "1.25"
+    assert catalog["after"]["version"] > catalog["before"]["version"]
+    assert create["at"].endswith("+00:00")
+    assert "vendor-secret-Kd81" not in str(page)
+    only = admin(gw, "GET", "/admin/audit?target=provider:up&limit=1").json()
+    assert only["total"] == 3 and len(only["data"]) == 1
+    user = gw.key("someone", credit="1")
+    r = httpx.get(gw.base_url + "/admin/audit", headers={"authorization": f"Bearer {user}"})
+    assert r.status_code == 403
+    assert admin(gw, "GET", "/admin/audit?target=a%00b").status_code == 400

@@ -143,6 +143,11 @@ def provider_paths() -> JSON:
             "delete": op("deleteProvider", ADMIN, json_body(ref("ProviderDeleted")),
                          (403, 404, 409, 503), params=PROVIDER),
         },
+        "/admin/audit": {
+            "get": op("listAudit", ADMIN, json_body(ref("AuditList")), (400, 403), params=[
+                query_param("target", {"type": "string", "maxLength": 200},
+                            "provider:<name> or catalog"), *page_params(500, 50)]),
+        },
         "/admin/providers/{name}/health": {
             "get": op("getProviderHealth", ADMIN, json_body(ref("ProviderHealth")), (403, 404),
                       params=PROVIDER),

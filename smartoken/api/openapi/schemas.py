@@ -175,6 +175,13 @@ SCHEMAS: JSON = {
                                           "items": {"type": "string"}},
                                "models_error": {"type": "string"},
                                "error": {"type": ["object", "null"]}}},
+    "AuditList": {"type": "object", "required": ["object", "total", "data"], "properties": {
+        "object": {"const": "list"}, "total": {"type": "integer"},
+        "data": {"type": "array", "items": {
+            "type": "object", "required": ["id", "at", "actor", "action", "target"],
+            "properties": {"id": {"type": "integer"}, "at": {"type": "string"},
+                           "actor": {"type": "string"}, "action": {"type": "string"},
+                           "target": {"type": "string"}, "before": {}, "after": {}}}}}},
     "ProviderDeleted": {"type": "object", "required": ["name", "deleted"], "properties": {
         "name": NAME, "deleted": {"const": True}}},
     **FILE_SCHEMAS,
