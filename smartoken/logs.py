@@ -37,11 +37,14 @@ _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 # in the lower-cased text, which keeps ordinary lines at a few microseconds.
 _PATTERNS = (
     (("sk-st-",), re.compile(r"sk-st-[A-Za-z0-9_\-]{7,}"), "sk-st-" + MASK),  # keeps prefixes
-    (("bearer", "basic"), re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;}]+"), r"\1 " + MASK),
+    # A credential, not our own placeholders ("Bearer <key>", "Bearer sk-st-...").
+    (("bearer", "basic"), re.compile(r"(?i)\b(bearer|basic)\s+(?!<|[^\s\"',;}]*\.\.\.)"
+                                     r"[^\s\"',;}]+"), r"\1 " + MASK),
     (("api_key", "api-key", "apikey", "master_key", "master-key", "masterkey", "authorization",
       "passw", "secret", "access_token", "access-token", "accesstoken"),
      re.compile(r"(?i)((?:api[_-]?key|authorization|password|passwd|secret|master[_-]?key|"
-                r"access[_-]?token|x-api-key)[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)[^\s\"',;}&]+"),
+                r"access[_-]?token|x-api-key)[\"']?\s*[:=]\s*[\"']?)"
+                r"(?!\*\*\*|(?:bearer|basic)\s)[^\s\"',;}&]+"),  # the scheme: the pattern above
      r"\1" + MASK),
     (("@",), re.compile(r"(?i)(://[^:/@\s]+:)[^@/\s]+@"), r"\1" + MASK + "@"),
 )

@@ -8,6 +8,7 @@ over the ledger are exact.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import NewType
@@ -22,6 +23,12 @@ class MoneyError(ValueError):
     """A money amount that cannot be represented exactly."""
 
 
+# A USD amount written as text is plain decimal notation: "12", "-0.5", "12.50". Exponents
+# ("1e3"), "NaN", "Infinity", underscores and inner spaces are what Decimal accepts and a
+# person typing an amount does not mean.
+_PLAIN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_usd(value: str | int | Decimal) -> MicroUSD:
     """Parse a USD amount ("0.60", 5, Decimal("1.25")) into exact micro-USD.
 
@@ -30,6 +37,8 @@ def parse_usd(value: str | int | Decimal) -> MicroUSD:
     """
     if isinstance(value, (bool, float)):
         raise MoneyError(f"USD amounts must be strings or integers, not {type(value).__name__}")
+    if isinstance(value, str) and (len(value) > 40 or not _PLAIN.fullmatch(value)):
+        raise MoneyError(f"not a USD amount in plain decimal notation: {value[:40]!r}")
     try:
         dec = Decimal(value) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError) as exc:

@@ -8,6 +8,8 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
+from smartoken.api import admin_ops
+from smartoken.api.admin_input import MAX_MICRO
 from smartoken.api.http import JSONResponse
 from smartoken.auth.passwords import hash_password
 from smartoken.console.http import Ctx
@@ -78,8 +80,11 @@ async def create_account(ctx: Ctx) -> Response:
 
 
 async def credit(ctx: Ctx) -> Response:
+    """The same rules as the admin API's wallet transactions (admin_ops.post_transaction): a
+    negative adjustment may not take the wallet below zero, counting reservations."""
     form = await ctx.request.form()
     state = ctx.state
+    reason = str(form.get("reason", ""))[:500]
     try:
         account_id = int(str(form.get("account_id", "")))
         amount = parse_usd(str(form.get("amount", "")).strip().lstrip("$"))
@@ -90,13 +95,15 @@ async def credit(ctx: Ctx) -> Response:
     if amount == 0 or (amount < 0 and not adjust):
         return await accounts_page(ctx, 400, error="A credit must be positive; use an "
                                    "adjustment for corrections.")
+    if abs(amount) > MAX_MICRO or not 0 < account_id < 2**31 or "\x00" in reason:
+        return await accounts_page(ctx, 400, error="That amount, account or reason cannot be "
+                                   "recorded.")
     if await repo.get_account(state.engine, account_id=account_id) is None:
         raise InvalidRequest("No such account.", param="account_id")
-    txn, _balance = await repo.credit_wallet(
-        state.engine, account_id, amount, kind="adjustment" if adjust else "credit",
-        actor=f"console:{ctx.user.name}", reason=str(form.get("reason", ""))[:500],
-        origin=state.origin)
-    # Written with this gateway's origin, so its poller skips it: apply it here, now. Other
-    # processes pick it up through their pollers (their origin differs).
-    await state.reserver.apply_external([(txn, account_id, amount)])
+    try:
+        txn, _balance = await admin_ops.post_transaction(
+            state, account_id, "adjustment" if adjust else "credit", amount,
+            actor=f"console:{ctx.user.name}", reason=reason)
+    except InvalidRequest as exc:
+        return await accounts_page(ctx, 400, error=exc.message)
     return RedirectResponse(f"/console/admin/accounts?credited={txn}", 303)

@@ -12,7 +12,9 @@ def test_parse_usd_is_exact() -> None:
     assert parse_usd("-2.5") == -2_500_000
 
 
-@pytest.mark.parametrize("bad", ["0.0000001", "abc", "NaN", "Infinity", 0.1, True])
+@pytest.mark.parametrize("bad", ["0.0000001", "abc", "NaN", "Infinity", 0.1, True, "1e3", "1E3",
+                                 "1e-3", "1_000", "0x10", "1 000", "--1", "1.2.3", "", ".",
+                                 "١٢"])
 def test_parse_usd_refuses_what_it_cannot_hold(bad: object) -> None:
     with pytest.raises(MoneyError):
         parse_usd(bad)  # type: ignore[arg-type]

@@ -42,6 +42,16 @@ def test_redactor_patterns(text: str, secret: str) -> None:
     assert secret not in out and "***" in out
 
 
+@pytest.mark.parametrize("hint", [
+    "Missing API key: send 'Authorization: Bearer sk-st-...'.",
+    "Malformed Authorization header: expected 'Bearer <key>'.",
+])
+def test_redactor_leaves_our_own_hints_readable(hint: str) -> None:
+    # Issue 12 item 15: the 401 hint read "Authorization: *** ***".
+    assert Redactor(["upstream-secret-0"])(hint) == hint
+    assert Redactor()("Authorization: Bearer real-token-123") == "Authorization: Bearer ***"
+
+
 def test_redactor_literals_and_prefixes() -> None:
     r = Redactor(["provider-secret-value", None, "short"])
     assert r("upstream said provider-secret-value twice provider-secret-value") == \
