@@ -3,6 +3,7 @@ Playwright, and helpers to sign in (in the browser or with httpx)."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from tests.harness import Gateway
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+SCREENSHOTS_ENV = "SMARTOKEN_SCREENSHOTS"  # set by ``python -m tests.console.screenshots``
 LAPTOP = {"width": 1366, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
@@ -45,6 +47,18 @@ class ConsoleGateway(Gateway):
     def db(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(super().db, fn).result()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where the browser tests put their screenshots: the tracked ones in docs/ only when asked
+    for (``python -m tests.console.screenshots``), else a temporary folder, so that a test run
+    leaves the checkout unchanged."""
+    if os.environ.get(SCREENSHOTS_ENV) == "1":
+        return DOCS
+    out = tmp_path / "screenshots"
+    out.mkdir(exist_ok=True)
+    return out
 
 
 @pytest.fixture
