@@ -37,6 +37,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -88,6 +89,7 @@ class RedisReserver(SharedReserver):
         self._after = redis.register_script(lua.AFTER_BATCH)
         self._invalidate = redis.register_script(lua.INVALIDATE)
         self._hold = redis.register_script(lua.HOLD)
+        self._reconcile = redis.register_script(lua.RECONCILE)
         self._holds: dict[tuple[int, int], list[str]] = defaultdict(list)
         self._beat = redis.register_script(lua.HEARTBEAT)
         self._live: dict[str, Reservation] = {}  # held in Redis: running, or settled unwritten
@@ -107,7 +109,7 @@ class RedisReserver(SharedReserver):
         return [f"{p}ab:{account_id}", f"{p}ar:{account_id}",
                 f"{p}ks:{key_id}:{day}", f"{p}kr:{key_id}:{day}",
                 f"{p}ks:{key_id}:{month}", f"{p}kr:{key_id}:{month}",
-                f"{p}res", f"{p}resd", f"{p}epoch"]
+                f"{p}res", f"{p}resd", f"{p}epoch", f"{p}sums"]
 
     # -------------------------------------------------------------- the guarantee
 
@@ -190,23 +192,34 @@ class RedisReserver(SharedReserver):
         return res
 
     async def _load_wallet(self, account_id: int) -> None:
-        p = self._p
-        bal, ver = await snapshots.wallet_counter(self._engine, account_id)
-        await self._load(keys=[f"{p}ab:{account_id}", f"{p}av:{account_id}"],
-                         args=["bal", bal, ver, secrets.token_hex(6), self._opt.counter_ttl])
+        await self._load_counter(f"{self._p}ab:{account_id}", account_id, "bal",
+                                 lambda: snapshots.wallet_counter(self._engine, account_id))
 
     async def _load_missing(self, key: KeyContext, day: str, month: str, need: str) -> None:
-        p, gen = self._p, secrets.token_hex(6)
-        floor = f"{p}av:{key.account_id}"
-        ttl = self._opt.counter_ttl
         if "a" in need:
             await self._load_wallet(key.account_id)
         for flag, window in (("d", day), ("m", month)):
             if flag in need:
-                spent, ver = await snapshots.key_window_counter(
-                    self._engine, key.account_id, key.key_id, window)
-                await self._load(keys=[f"{p}ks:{key.key_id}:{window}", floor],
-                                 args=["spent", spent, ver, gen, ttl])
+                await self._load_counter(
+                    f"{self._p}ks:{key.key_id}:{window}", key.account_id, "spent",
+                    lambda w=window: snapshots.key_window_counter(  # type: ignore[misc]
+                        self._engine, key.account_id, key.key_id, w))
+
+    async def _load_counter(self, counter: str, account_id: int, field: str,
+                            read: Callable[[], Awaitable[tuple[int, int]]]) -> None:
+        """Load one counter from a ledger snapshot. A snapshot older than the floor is read
+        again; if the fresh one is still below it, the database went back in time (a restore)
+        and the floor follows it, instead of refusing the account forever."""
+        floor = f"{self._p}av:{account_id}"
+        for heal in ("0", "1"):
+            value, version = await read()
+            done = await self._load(keys=[counter, floor], args=[
+                field, value, version, secrets.token_hex(6), self._opt.counter_ttl, heal])
+            if done == 2:
+                log.warning("account %d: the ledger is older than Redis remembered (a database "
+                            "restore?); counters follow the ledger", account_id)
+            if done:
+                return
 
     def settle(self, res: Reservation, actual: int) -> int:
         """Replace the reservation by the actual cost (0 releases it) and return what was
@@ -386,12 +399,18 @@ class RedisReserver(SharedReserver):
                     args += [rid, f"{res.account_id}|{res.key_id}|{res.day}|{res.month}|"
                                   f"{amount}"]
                 restored = await self._beat(
-                    keys=[f"{self._p}res", f"{self._p}resd", f"{self._p}epoch"], args=args)
+                    keys=[f"{self._p}res", f"{self._p}resd", f"{self._p}epoch",
+                          f"{self._p}sums"], args=args)
                 if restored:
                     log.warning("re-registered %d reservations Redis had lost", restored)
                 await self._sweep(keys=[f"{self._p}res", f"{self._p}resd"],
                                   args=[now, self._p])
                 await self._apply_batches()
+                fixed = await self._reconcile(
+                    keys=[f"{self._p}resd", f"{self._p}sums", f"{self._p}reconcile"],
+                    args=[self._p, self._opt.counter_ttl])
+                if fixed and fixed > 0:
+                    log.warning("healed %d reservation sums in Redis that had drifted", fixed)
                 self.redis_ok = True
             except REDIS_ERRORS:
                 self.redis_ok = False

@@ -3,23 +3,29 @@
 Key layout under the prefix P (A = account id, K = key id, W = a day or month window):
 
     P:ab:A      hash {bal, ver, gen}    wallet balance loaded from the ledger + batches since
-    P:av:A      string                  highest wallet version a ledger batch announced
+    P:av:A      string                  highest wallet version a ledger batch announced (1 h TTL;
+                                        follows the database down after a restore, see LOAD)
     P:ar:A      string                  sum held by the account's reservations: worst case while
                                         running, actual cost once settled until its ledger
                                         batch commits
     P:ks:K:W    hash {spent, ver, gen}  key spend in window W loaded from the ledger + batches
     P:kr:K:W    string                  sum held by the key's reservations in window W
     P:done:O:N  string                  batch N of replica O was applied (AFTER_BATCH retries)
+    P:sums      set                     names of the ar/kr sums (RECONCILE recomputes them)
+    P:reconcile string                  RECONCILE ran less than ``counter_ttl`` seconds ago
     P:res       sorted set              reservation id -> deadline (epoch seconds)
     P:resd      hash                    reservation id -> "A|K|day|month|amount"
 
-Loaded counters (``ab``, ``ks``) expire and are reloaded; reservation sums (``ar``, ``kr``) are
-never reloaded: they only move with reservations, which settle or expire.
+Every key heals (issue 12, item 10). Loaded counters (``ab``, ``ks``) expire and are reloaded;
+the floor ``av`` expires and follows a database restored to an older version; reservation sums
+(``ar``, ``kr``) move with reservations, which settle or expire, and are recomputed from the
+reservations every ``counter_ttl`` seconds (RECONCILE); ``res``/``resd`` entries are swept when
+their deadline passes; ``done`` keys expire after an hour.
 """
 
 from __future__ import annotations
 
-# KEYS: ab ar ksd krd ksm krm res resd epoch
+# KEYS: ab ar ksd krd ksm krm res resd epoch sums
 # ARGV: amount daily_limit(-1 none) monthly_limit(-1 none) id deadline meta now warm
 # Idempotent per id: a retry after a lost answer does not reserve twice.
 # The epoch key is set when replicas start. If it is gone, Redis lost its data: reservations in
@@ -55,12 +61,13 @@ end
 redis.call('INCRBY', KEYS[2], amount)
 redis.call('INCRBY', KEYS[4], amount)
 redis.call('INCRBY', KEYS[6], amount)
+redis.call('SADD', KEYS[10], KEYS[2], KEYS[4], KEYS[6])
 redis.call('ZADD', KEYS[7], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[8], ARGV[4], ARGV[6])
 return {'ok', 0}
 """
 
-# KEYS: ab ar ksd krd ksm krm res resd epoch  (key 0, windows 'hold': no budget counters)
+# KEYS: ab ar ksd krd ksm krm res resd epoch sums  (key 0, windows 'hold': no budget counters)
 # ARGV: amount id deadline meta now warm
 # Sets money aside on the wallet while a negative adjustment is written: a reservation without
 # a key, checked against the balance like RESERVE and released by SETTLE with 0.
@@ -80,6 +87,7 @@ if amount > avail then return {'wallet', avail} end
 redis.call('INCRBY', KEYS[2], amount)
 redis.call('INCRBY', KEYS[4], amount)
 redis.call('INCRBY', KEYS[6], amount)
+redis.call('SADD', KEYS[10], KEYS[2], KEYS[4], KEYS[6])
 redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2])
 redis.call('HSET', KEYS[8], ARGV[2], ARGV[4])
 return {'ok', 0}
@@ -128,7 +136,7 @@ end
 return #ids
 """
 
-# KEYS: res resd epoch;  ARGV: prefix deadline now warm ttl id1 meta1 id2 meta2 ...
+# KEYS: res resd epoch sums;  ARGV: prefix deadline now warm ttl id1 meta1 id2 meta2 ...
 # A replica's heartbeat: push the deadline of its live reservations. After Redis lost its data
 # (epoch missing, or reset less than ``ttl`` ago) re-register those Redis forgot.
 HEARTBEAT = """
@@ -149,6 +157,8 @@ for i = 6, #ARGV, 2 do
     redis.call('INCRBY', ARGV[1] .. 'ar:' .. a, amount)
     redis.call('INCRBY', ARGV[1] .. 'kr:' .. k .. ':' .. d, amount)
     redis.call('INCRBY', ARGV[1] .. 'kr:' .. k .. ':' .. m, amount)
+    redis.call('SADD', KEYS[4], ARGV[1] .. 'ar:' .. a, ARGV[1] .. 'kr:' .. k .. ':' .. d,
+               ARGV[1] .. 'kr:' .. k .. ':' .. m)
     redis.call('ZADD', KEYS[1], ARGV[2], id)
     redis.call('HSET', KEYS[2], id, meta)
     restored = restored + 1
@@ -157,17 +167,24 @@ end
 return restored
 """
 
-# KEYS: counter floor;  ARGV: field value version gen ttl
+# KEYS: counter floor;  ARGV: field value version gen ttl heal
 # Writes a counter loaded from the ledger, unless one exists already, or the snapshot is older
 # than a ledger batch already announced (it would miss that batch's debits): returns 0 then and
-# the caller reads the ledger again.
+# the caller reads the ledger again, with ``heal`` set. A batch's floor is set only after the
+# batch committed, so a snapshot read after a refusal is at or above the floor, unless the
+# database went back in time (a restore): then the floor follows the database (returns 2).
 LOAD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 local floor = tonumber(redis.call('GET', KEYS[2]) or '-1')
-if tonumber(ARGV[3]) < floor then return 0 end
+local out = 1
+if tonumber(ARGV[3]) < floor then
+  if ARGV[6] ~= '1' then return 0 end
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', 3600)
+  out = 2
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], 'ver', ARGV[3], 'gen', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
+return out
 """
 
 # KEYS: floor done res resd;  ARGV: prefix version account id1 key1 day1 month1 cost1 id2 ...
@@ -203,7 +220,7 @@ for i = 4, #ARGV, 5 do
   add(p .. 'ks:' .. k .. ':' .. m, 'spent', tonumber(cost))
 end
 local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if version > floor then redis.call('SET', KEYS[1], version) end
+if version > floor then redis.call('SET', KEYS[1], version, 'EX', 3600) end
 return 1
 """
 
@@ -212,7 +229,47 @@ return 1
 # balance so the next request reloads it, and refuse snapshots older than the credit.
 INVALIDATE = """
 local floor = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[1], ARGV[1]) end
+if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[1], ARGV[1], 'EX', 3600) end
 redis.call('DEL', KEYS[2])
 return 1
+"""
+
+# KEYS: resd sums lock;  ARGV: prefix period
+# Heals the reservation sums (``ar``, ``kr``, which are only ever moved, never reloaded): at most
+# once per ``period`` (the lock), recompute every sum from the reservations themselves (resd) and
+# fix any that drifted (a replica lost mid-script, Redis lost part of its data, a bug); a sum
+# with no reservation left is deleted. Returns how many sums were fixed (-1: not this time).
+RECONCILE = """
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) == false then return -1 end
+local p = ARGV[1]
+local want = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local a, k, d, m, amount = string.match(all[i + 1],
+    '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  amount = tonumber(amount)
+  for _, name in ipairs({p .. 'ar:' .. a, p .. 'kr:' .. k .. ':' .. d,
+                         p .. 'kr:' .. k .. ':' .. m}) do
+    want[name] = (want[name] or 0) + amount
+  end
+end
+local fixed = 0
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local have = tonumber(redis.call('GET', name) or '0')
+  local w = want[name] or 0
+  if have ~= w then fixed = fixed + 1 end
+  if w == 0 then
+    redis.call('DEL', name)
+    redis.call('SREM', KEYS[2], name)
+  elseif have ~= w then
+    redis.call('SET', name, w)
+  end
+  want[name] = nil
+end
+for name, w in pairs(want) do
+  if tonumber(redis.call('GET', name) or '0') ~= w then fixed = fixed + 1 end
+  redis.call('SET', name, w)
+  redis.call('SADD', KEYS[2], name)
+end
+return fixed
 """

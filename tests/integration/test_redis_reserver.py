@@ -11,6 +11,8 @@ from typing import Any
 
 import openai
 import pytest
+import redis
+from sqlalchemy import text
 
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import fake_config
@@ -20,6 +22,7 @@ from tests.scaleout_support import (
     assert_ledger_consistent,
     codes,
     exact_usage,
+    wait_for,
 )
 from tests.services import REDIS_URL, pg_url, redis_prefix  # noqa: F401  (fixtures)
 
@@ -67,3 +70,51 @@ def test_1000_concurrent_budgeted_requests_on_one_process_get_no_503(
     gw.wait_usage(n, timeout=30, account_id=aid)
     assert assert_ledger_consistent(gw, aid, 1000 * 10**6) == n * cost
     print(f"1000 concurrent budgeted requests on one process: {took:.1f} s")
+
+
+def test_every_redis_key_heals_a_restored_wallet_and_a_drifted_sum(
+        fake: FakeUpstream, make_inproc: Any, redis_env: dict[str, str],
+        redis_prefix: str) -> None:  # noqa: F811
+    """Before: after a database restore moved a wallet back in time, the account got 503
+    'Budget counters could not be loaded' forever (the floor ``av`` had no TTL and refused
+    every older snapshot). A reservation sum that drifted was never corrected."""
+    cost = exact_usage(fake)
+    env = {**redis_env, "SMARTOKEN_COUNTER_TTL": "1", "SMARTOKEN_RESERVATION_TTL": "4"}
+    gw = make_inproc(fake_config(fake), env=env)
+    key = gw.key("team", credit="10")
+    aid = gw.account("team")
+    before = gw.sql("SELECT balance_micro, version FROM wallets WHERE account_id = :a", a=aid)[0]
+    client = gw.client(key)
+    for _ in range(3):
+        client.chat.completions.create(model="kimi-k2", messages=MESSAGES, max_tokens=MAX_TOKENS)
+    assert len(gw.wait_usage(3, account_id=aid)) == 3
+    r = redis.Redis.from_url(REDIS_URL)
+    wait_for(lambda: int(r.get(f"{redis_prefix}av:{aid}") or 0) > before["version"], 10,
+             "the ledger batch to reach Redis")
+    # The restore: the ledger as it was before the three requests.
+    async def restore(engine: Any) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM wallet_transactions WHERE account_id = :a "
+                                    "AND kind = 'debit'"), {"a": aid})
+            await conn.execute(text("DELETE FROM usage_records WHERE account_id = :a"),
+                               {"a": aid})
+            await conn.execute(text("UPDATE wallets SET balance_micro = :b, version = :v "
+                                    "WHERE account_id = :a"),
+                               {"b": before["balance_micro"], "v": before["version"], "a": aid})
+
+    gw.db(restore)
+    r.delete(f"{redis_prefix}ab:{aid}")  # as its TTL would, a second later
+    got = client.chat.completions.create(model="kimi-k2", messages=MESSAGES,
+                                         max_tokens=MAX_TOKENS)
+    assert got.choices[0].message.content
+    assert len(gw.wait_usage(1, account_id=aid)) == 1
+    wait_for(lambda: int(r.hget(f"{redis_prefix}ab:{aid}", "bal") or 0)
+             == before["balance_micro"] - cost, 10, "the counter to follow the restored ledger")
+    # A drifted reservation sum (as if $1,000 were held by reservations that do not exist):
+    # every request is refused until the sums are recomputed from the reservations.
+    r.incrby(f"{redis_prefix}ar:{aid}", 10**9)
+    wait_for(lambda: int(r.get(f"{redis_prefix}ar:{aid}") or 0) == 0, 10,
+             "the drifted sum to heal")
+    client.chat.completions.create(model="kimi-k2", messages=MESSAGES, max_tokens=MAX_TOKENS)
+    assert len(gw.wait_usage(2, account_id=aid)) == 2
+    r.close()
