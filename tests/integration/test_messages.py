@@ -351,3 +351,34 @@ def test_chat_clients_on_an_anthropic_route_are_still_translated(
         model="kimi-k2", messages=[{"role": "system", "content": "s"}, *USER])
     assert resp.choices[0].message.content == "Hello there"
     assert fake.requests[-1]["system"] == "s"  # to_messages, not a native request
+
+
+def test_fuzzed_bodies_over_http_never_get_a_5xx(gw: Gateway, fake: FakeUpstream) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.unit.test_messages_protocol import body
+
+    key = gw.key(credit="10")
+    http = httpx.Client(base_url=gw.base_url, headers={"x-api-key": key}, timeout=30)
+    statuses: dict[int, int] = {}
+
+    @settings(max_examples=120, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=body)
+    def run(data: Any) -> None:
+        near = {**data, "model": "kimi-k2", "max_tokens": 50, "stream": False}
+        nearer = {**near, "messages": [*USER, *(data["messages"] if isinstance(
+            data.get("messages"), list) else [])][:1]}
+        for path, sent in (("/v1/messages", data), ("/v1/messages/count_tokens", data),
+                           ("/v1/messages", near), ("/v1/messages", nearer)):
+            r = http.post(path, content=json.dumps(sent, allow_nan=True).encode())
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            assert r.status_code < 500, r.text
+            if r.status_code != 200:
+                err = r.json()
+                assert err["type"] == "error" and set(err["error"]) == {"type", "message"}
+                assert "Traceback" not in r.text
+
+    run()
+    http.close()
+    assert statuses.get(200, 0) >= 20 and statuses.get(400, 0) >= 20, statuses
