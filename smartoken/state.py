@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smartoken import tokens
+from smartoken import telemetry, tokens
 from smartoken.auth.keys import KeyCache
 from smartoken.budget.clock import clock_from_env
 from smartoken.budget.contract import Reserver
@@ -43,6 +43,7 @@ from smartoken.routing.router import Router
 from smartoken.store import catalog_docs, repo
 from smartoken.store.db import check_schema, make_engine, migrate
 from smartoken.store.providers import with_stored_providers
+from smartoken.telemetry import Tracer
 
 log = logging.getLogger("smartoken")
 POLL_INTERVAL = 1.0
@@ -71,6 +72,7 @@ class AppState:
     # were composed in (live_providers); ``wake`` ends the follower's wait (a change notice).
     config: Settings | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    tracer: Tracer | None = None  # OpenTelemetry spans (telemetry.py); None when off
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession,
@@ -168,6 +170,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 " --admin\n",
                 flush=True,
             )
+        tracer = telemetry.from_env(env)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
                                          enable_cleanup_closed=True)
         origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
@@ -201,6 +204,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 files=Files.from_settings(settings),
                 session=session,
                 cluster=cluster,
+                tracer=tracer,
             )
             ledger.start()
             state.config = config
@@ -230,5 +234,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 for provider in state.providers.values():
                     await provider.aclose()
                 state.metrics.close()
+                if tracer is not None:
+                    await asyncio.to_thread(tracer.shutdown)
     finally:
         await engine.dispose()

@@ -225,6 +225,8 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
     )
     state.ledger.record(rec)
     state.metrics.observe(rec)
+    if state.tracer is not None:
+        state.tracer.record(rec)
     log_request(rec, call.key.prefix)
     return cost
 
