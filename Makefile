@@ -15,10 +15,19 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/smartoken serve
 
-test: $(STAMP)
+test: $(STAMP) agents
 	scripts/services.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Coding agents for the end-to-end tests (tests/agents/package.json: Codex CLI, Claude Code);
+# without npm their tests are skipped, saying why.
+agents:
+	@if command -v npm >/dev/null; then \
+	  cd tests/agents && npm install --no-audit --no-fund --silent && \
+	  if [ -f node_modules/@anthropic-ai/claude-code/install.cjs ]; then \
+	    node node_modules/@anthropic-ai/claude-code/install.cjs >/dev/null; fi; \
+	else echo "npm not found: the coding-agent tests will be skipped"; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -13,9 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smartoken.api import files as files_api
+from smartoken.api import responses as responses_api
 from smartoken.api.account import account_routes
 from smartoken.api.admin import admin_routes
 from smartoken.api.chat import chat_completions
+from smartoken.api.completions import completions
 from smartoken.api.edge import edge
 from smartoken.api.embeddings import embeddings
 from smartoken.api.health import healthz, readyz
@@ -76,6 +78,13 @@ def routes() -> list[Route]:
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/responses", responses_api.create_response, methods=["POST"]),
+        Route("/v1/responses/{response_id}", responses_api.get_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}", responses_api.delete_response,
+              methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", responses_api.list_input_items,
+              methods=["GET"]),
+        Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smartoken.api.http import JSONResponse, app_state, authenticate, read_body
+from smartoken.auth.keys import KeyContext
 from smartoken.protocols import wire
 from smartoken.protocols.base import InboundProtocol
 from smartoken.providers.base import JSON
@@ -35,14 +36,23 @@ async def serve(request: Request, protocol: InboundProtocol, *, api_key_header: 
     key = await authenticate(request, api_key_header=api_key_header)
     raw = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
     data = protocol.parse(raw)
+    return await answer(request, state, key, protocol, data, native=raw if native else None,
+                        fit_output=fit_output)
+
+
+async def answer(request: Request, state: AppState, key: KeyContext, protocol: InboundProtocol,
+                 data: JSON, *, native: JSON | None = None,
+                 fit_output: bool = False) -> Response | RelayStream:
+    """Prepare a parsed canonical body and answer it as ``protocol`` (also for endpoints that
+    parse themselves, as ``/v1/responses`` does after reading ``previous_response_id``)."""
+    request.state.protocol = protocol
     rid = request.state.request_id
     if protocol.operation == "embed":
         call = await pipeline.prepare_embeddings(state, rid, key, data, protocol.name)
     else:
         if fit_output:
             fit_max_output(state, data)
-        call = await pipeline.prepare(state, rid, key, data, protocol.name,
-                                      native=raw if native else None)
+        call = await pipeline.prepare(state, rid, key, data, protocol.name, native=native)
     if not call.stream:
         try:
             resp = await pipeline.complete(state, call, protocol.operation)

@@ -88,5 +88,18 @@ def typescript(r: SampleRequest) -> str:
     return out + "}\n\nmain();\n"
 
 
+def codex(r: SampleRequest) -> str:
+    """Codex CLI's ``~/.codex/config.toml`` for this gateway (it speaks the Responses API)."""
+    return ("# ~/.codex/config.toml, then: export SMARTOKEN_API_KEY=sk-st-…; codex\n"
+            f"model = {json.dumps(r.model)}\n"
+            "model_provider = \"smartoken\"\n\n"
+            "[model_providers.smartoken]\n"
+            "name = \"SmarToken\"\n"
+            f"base_url = {json.dumps(r.base_url)}\n"
+            "env_key = \"SMARTOKEN_API_KEY\"\n"
+            "wire_api = \"responses\"\n")
+
+
 def all_samples(r: SampleRequest) -> dict[str, str]:
-    return {"curl": curl(r), "python": python(r), "typescript": typescript(r)}
+    return {"curl": curl(r), "python": python(r), "typescript": typescript(r),
+            "codex": codex(r)}

@@ -263,6 +263,8 @@ def to_messages(items: list[JSON]) -> list[JSON]:
         # upstream of ours can use: dropped.
     for m in messages:
         m.pop("_closed", None)
+        if not m.get("tool_calls"):  # reasoning goes back only with tool calls (DeepSeek's
+            m.pop("reasoning_content", None)  # reasoner refuses it on plain answers)
         if m.get("role") == "assistant" and m.get("content") is None and not m.get("tool_calls"):
             m["content"] = ""
     return messages
@@ -306,8 +308,8 @@ def to_tools(tools: Any) -> tuple[list[JSON], dict[str, ToolName]]:
             if kind == "function":
                 out.append(_function(tool, where, chat))
             else:
-                desc = tool.get("description") if isinstance(tool.get("description"),
-                                                              str) else ""
+                desc = tool.get("description")
+                desc = desc if isinstance(desc, str) else ""
                 out.append({"type": "function", "function": {
                     "name": chat, "description": desc + "\nPass the whole input as 'input'.",
                     "parameters": {"type": "object", "required": ["input"],

@@ -20,10 +20,12 @@ Every event carries ``type`` and an increasing ``sequence_number``, framed as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from smartoken.errors import GatewayError
 from smartoken.protocols.responses import (
     JSON,
     ResponsesRequest,
@@ -34,13 +36,28 @@ from smartoken.protocols.responses import (
     response_object,
     status_of,
 )
+from smartoken.providers.base import Usage
+
+
+def usage_json(u: Usage) -> JSON:
+    """The relay's usage (what is billed) in the Responses shape."""
+    return {"input_tokens": u.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": u.cached_tokens},
+            "output_tokens": u.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+            "total_tokens": u.prompt_tokens + u.completion_tokens}
 
 
 class ResponsesEvents:
-    """Turns chat chunks into Responses events; ``output`` holds the finished items."""
+    """Turns chat chunks into Responses events; ``output`` holds the finished items. Frames one
+    streamed answer for the relay (``chunk``, ``end``, ``fail``); ``on_done`` gets the final
+    response object of a stream that finished (to store it)."""
 
-    def __init__(self, req: ResponsesRequest, response_id: str, created_at: int) -> None:
+    def __init__(self, req: ResponsesRequest, response_id: str, created_at: int,
+                 on_done: Callable[[JSON], None] | None = None) -> None:
         self.req, self.id, self.created_at = req, response_id, created_at
+        self.on_done = on_done
+        self.started = False
         self.seq = 0
         self.output: list[JSON] = []
         self.open: JSON | None = None  # the item being streamed
@@ -61,6 +78,9 @@ class ResponsesEvents:
                                 usage, incomplete, error)
 
     def start(self) -> bytes:
+        if self.started:
+            return b""
+        self.started = True
         resp = self._response("in_progress")
         return (self._event("response.created", {"response": resp})
                 + self._event("response.in_progress", {"response": resp}))
@@ -118,13 +138,13 @@ class ResponsesEvents:
         self.open, self.text, self.call_index = None, [], None
         return out
 
-    def chunk(self, chunk: JSON) -> bytes:
-        """The events for one chat chunk (empty when it carries nothing to show)."""
-        out = b""
+    def chunk(self, chunk: JSON) -> bytes | None:
+        """The events for one chat chunk (None when it carries nothing to show)."""
+        out = self.start()
         choices = chunk.get("choices") or ()
         choice = choices[0] if choices and isinstance(choices[0], dict) else None
         if choice is None:
-            return out
+            return out or None
         delta = choice.get("delta") or {}
         reasoning = delta.get("reasoning_content")
         if isinstance(reasoning, str) and reasoning:
@@ -161,20 +181,26 @@ class ResponsesEvents:
                                        {**self._where(), "delta": args})
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
-        return out
+        return out or None
 
-    def finish(self, usage: JSON | None) -> bytes:
-        """Close the open item and send ``response.completed`` (or ``response.incomplete``)."""
-        out = self._close()
+    def end(self, usage: Usage) -> bytes:
+        """Close the open item and send ``response.completed`` (or ``response.incomplete``)
+        with the usage that is billed."""
+        out = self.start() + self._close()
         status, incomplete = status_of(self.finish_reason)
         kind = "response.completed" if status == "completed" else "response.incomplete"
-        return out + self._event(kind, {"response": self._response(status, usage, incomplete)})
+        resp = self._response(status, usage_json(usage), incomplete)
+        if self.on_done is not None:
+            self.on_done(resp)
+        return out + self._event(kind, {"response": resp})
 
-    def fail(self, code: str, message: str, usage: JSON | None = None) -> bytes:
-        """A failure after the stream started: an ``error`` event, then ``response.failed``."""
-        if self.open is not None:  # what was delivered stays visible, marked incomplete
-            self.open = None
-        out = self._event("error", {"code": code, "message": message, "param": None})
-        err = {"code": code, "message": message}
-        return out + self._event("response.failed",
-                                 {"response": self._response("failed", usage, error=err)})
+    def fail(self, err: GatewayError, usage: Usage) -> bytes:
+        """A failure after the stream started: an ``error`` event, then ``response.failed``
+        (the open item is left unfinished; ``usage`` is what is billed for it)."""
+        self.open = None
+        code = err.code or err.type
+        out = self.start() + self._event("error", {"code": code, "message": err.message,
+                                                   "param": err.param})
+        resp = self._response("failed", usage_json(usage),
+                              error={"code": code, "message": err.message})
+        return out + self._event("response.failed", {"response": resp})

@@ -305,6 +305,8 @@ class FakeUpstream:
             await send(chunk({"role": "assistant", "content": ""}))
             if s.get("tool_call"):
                 tc = s["tool_call"]
+                if s.get("reasoning"):
+                    await send(chunk(dialects.reasoning_fields(dialect, body, s["reasoning"])))
                 await send(chunk({"tool_calls": [{"index": 0, "id": "call_fake1",
                                                   "type": "function", "function": {
                                                       "name": tc["name"], "arguments": ""}}]}))

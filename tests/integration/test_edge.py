@@ -145,9 +145,10 @@ def test_openapi_document_is_valid_and_matches_the_routes(fake: FakeUpstream,
     assert up.status_code == 200, up.text
     spare = gw.key("app")  # revoked by the loop; the keys it calls with stay valid
     real = {"model_id": "kimi-k2", "name": "nope", "file_id": up.json()["id"],
-            "account_id": str(gw.account("app")), "key_id": str(gw.key_ids[spare])}
+            "account_id": str(gw.account("app")), "key_id": str(gw.key_ids[spare]),
+            "response_id": "resp_nope"}
     missing = {"model_id": "no-such-model", "name": "nope", "file_id": "file-nope",
-               "account_id": "999999", "key_id": "999999"}
+               "account_id": "999999", "key_id": "999999", "response_id": "resp_missing"}
     calls = _call_every_operation(gw.base_url, doc, real, [user, scoped, admin]) | \
         _call_every_operation(gw.base_url, doc, missing, [user, scoped, admin])
     seen = {status for _, _, status in calls}

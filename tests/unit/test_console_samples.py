@@ -59,3 +59,13 @@ def test_typescript_sample_runs_under_commonjs() -> None:
                              text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == expected
+
+
+def test_codex_sample_is_a_model_provider_for_this_gateway() -> None:
+    import tomllib
+
+    doc = tomllib.loads(all_samples(SampleRequest(BASE, "kimi-k2"))["codex"])
+    assert doc["model"] == "kimi-k2" and doc["model_provider"] == "smartoken"
+    assert doc["model_providers"]["smartoken"] == {
+        "name": "SmarToken", "base_url": BASE, "env_key": "SMARTOKEN_API_KEY",
+        "wire_api": "responses"}

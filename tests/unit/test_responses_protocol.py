@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartoken.errors import InvalidRequest
+from smartoken.errors import InvalidRequest, UpstreamFailed
 from smartoken.protocols import responses as rp
 from smartoken.protocols.responses_stream import ResponsesEvents
+from smartoken.providers.base import Usage
 
 CODEX = Path(__file__).resolve().parent.parent / "fakes" / "captured" / "codex_0.171.0_resume.json"
 
@@ -146,15 +147,15 @@ def test_stream_event_sequence() -> None:
     req = rp.parse({"model": "m", "input": "x", "stream": True, "tools": [
         {"type": "function", "name": "f"}]})
     ev = ResponsesEvents(req, "resp_3", 1)
-    raw = ev.start()
+    raw = b""
     for c in (_chunk({"reasoning_content": "hm"}), _chunk({"content": "He"}),
               _chunk({"content": "llo"}),
               _chunk({"tool_calls": [{"index": 0, "id": "c1", "function": {
                   "name": "f", "arguments": "{\"a\""}}]}),
               _chunk({"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]}),
               _chunk({}, "tool_calls")):
-        raw += ev.chunk(c)
-    raw += ev.finish(rp.usage_of({"prompt_tokens": 5, "completion_tokens": 6}))
+        raw += ev.chunk(c) or b""
+    raw += ev.end(Usage(5, 6))
     events = _events(raw)
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert [e["type"] for e in events] == [
@@ -178,11 +179,22 @@ def test_stream_event_sequence() -> None:
 def test_stream_failure_events() -> None:
     req = rp.parse({"model": "m", "input": "x", "stream": True})
     ev = ResponsesEvents(req, "resp_4", 1)
-    raw = ev.start() + ev.chunk(_chunk({"content": "par"})) + ev.fail("upstream_failed", "cut")
+    raw = (ev.chunk(_chunk({"content": "par"})) or b"") + ev.fail(
+        UpstreamFailed("cut"), Usage(3, 1))
     events = _events(raw)
     assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
     assert events[-1]["response"]["status"] == "failed"
     assert events[-1]["response"]["error"] == {"code": "upstream_failed", "message": "cut"}
+    assert events[-1]["response"]["usage"]["output_tokens"] == 1
+
+
+def test_stream_without_content_still_opens_and_completes() -> None:
+    req = rp.parse({"model": "m", "input": "x", "stream": True})
+    ev = ResponsesEvents(req, "resp_5", 1)
+    assert ev.chunk({"choices": []}) is not None  # response.created goes out first
+    assert ev.chunk({"choices": []}) is None
+    events = _events(ev.end(Usage(1, 0)))
+    assert [e["type"] for e in events] == ["response.completed"]
 
 
 JSONS = st.recursive(
@@ -198,7 +210,7 @@ KINDS = st.sampled_from(["message", "function_call", "function_call_output", "re
                          "custom", "web_search", "input_text", "input_image", "json_schema"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.fixed_dictionaries({"model": st.text(min_size=1, max_size=3)}, optional={
     "input": st.one_of(st.text(max_size=5), st.lists(st.fixed_dictionaries(
         {"type": KINDS}, optional={"role": st.sampled_from(["user", "assistant", "developer",

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from smartoken.api.http import JSONResponse
 from smartoken.api.openapi.common import JSON, SECURITY_SCHEMES
 from smartoken.api.openapi.paths_admin import account_paths, admin_paths
+from smartoken.api.openapi.paths_protocols import RESPONSES_SCHEMAS, protocol_paths
 from smartoken.api.openapi.paths_v1 import files_paths, public_paths, relay_paths
 from smartoken.api.openapi.schemas import SCHEMAS
 from smartoken.api.openapi.schemas_admin import ADMIN_SCHEMAS
@@ -26,9 +27,9 @@ def document() -> JSON:
                                 "for a key's own account, /admin for operators. Every "
                                 "response carries x-request-id; every error is an OpenAI "
                                 "error object."},
-        "paths": {**relay_paths(), **files_paths(), **account_paths(), **admin_paths(),
-                  **public_paths()},
-        "components": {"schemas": {**SCHEMAS, **ADMIN_SCHEMAS},
+        "paths": {**relay_paths(), **protocol_paths(), **files_paths(), **account_paths(),
+                  **admin_paths(), **public_paths()},
+        "components": {"schemas": {**SCHEMAS, **RESPONSES_SCHEMAS, **ADMIN_SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }
 

@@ -1,0 +1,28 @@
+"""``POST /v1/completions`` (legacy): see ``protocols/completions.py``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smartoken.api.http import app_state, authenticate, read_body
+from smartoken.api.inbound import answer
+from smartoken.errors import InvalidRequest
+from smartoken.protocols import completions as cp
+from smartoken.protocols import wire
+from smartoken.relay.stream import RelayStream
+
+
+async def completions(request: Request) -> Response | RelayStream:
+    state = app_state(request)
+    key = await authenticate(request)
+    data = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
+    chat = cp.parse(data)
+    if cp.suffix_of(data) is not None:
+        raise InvalidRequest(
+            f"'suffix' (fill in the middle) is not supported for '{chat['model']}': its "
+            "upstreams have no fill-in-the-middle endpoint here. Send the prompt alone.",
+            param="suffix", code="unsupported_parameter")
+    echo = chat["messages"][0]["content"] if data.get("echo") is True else ""
+    wire.validate_chat(chat)
+    return await answer(request, state, key, cp.Completions(echo), chat)
