@@ -4,6 +4,8 @@ shaped by the protocol noted on the request (``app._gateway_error``)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,6 +25,16 @@ def fit_max_output(state: AppState, data: JSON) -> None:
     if spec is not None and spec.max_output and wanted is not None and wanted > spec.max_output:
         data.pop("max_completion_tokens", None)
         data["max_tokens"] = spec.max_output
+
+
+async def _watch_disconnect(request: Request, call: pipeline.Call) -> None:
+    """Note a client that hangs up while its unary answer is being made: the upstream still
+    answers and bills, so the call goes on and is recorded ``client_closed``/499."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            call.abandoned = True
+            return
 
 
 async def serve(request: Request, protocol: InboundProtocol, *, api_key_header: bool = False,
@@ -54,10 +66,12 @@ async def answer(request: Request, state: AppState, key: KeyContext, protocol: I
             fit_max_output(state, data)
         call = await pipeline.prepare(state, rid, key, data, protocol.name, native=native)
     if not call.stream:
+        watcher = asyncio.ensure_future(_watch_disconnect(request, call))
         try:
             resp = await pipeline.complete(state, call, protocol.operation)
             return JSONResponse(protocol.render(resp, call))
         finally:
+            watcher.cancel()
             if call.reservation is not None and not call.reservation.done:
                 state.reserver.release(call.reservation)
     route, provider, it, first = await pipeline.open_stream(state, call)

@@ -66,6 +66,7 @@ class Call:
     attempts: list[JSON] = field(default_factory=list)
     chain: tuple[Leg, ...] = ()  # the models to try (fallbacks after the requested one)
     native: JSON | None = None  # the client's own request, for a provider speaking its protocol
+    abandoned: bool = False  # the client hung up before a unary answer was sent
 
 
 def _now_utc() -> datetime:
@@ -310,8 +311,13 @@ async def complete(state: AppState, call: Call, operation: str = "complete") -> 
         resp["model"] = call.requested_model
         if call.attempts:
             call.attempts.append({"route": route.id, "kind": "ok", "status": 200, "error": ""})
-        _record(state, call, route=route, status=records.OK, http=200, usage=usage,
-                estimated=estimated, ttft=None)
+        if call.abandoned:  # the client hung up: billed what the upstream reports all the same
+            _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499,
+                    usage=usage, estimated=estimated, ttft=None,
+                    error="client closed the request before the answer")
+        else:
+            _record(state, call, route=route, status=records.OK, http=200, usage=usage,
+                    estimated=estimated, ttft=None)
         return resp
     err = _fail_over_error(call, last)
     _record(state, call, route=None, status=records.UPSTREAM_ERROR, http=err.status, usage=None,

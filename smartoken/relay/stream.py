@@ -3,12 +3,14 @@
 Once the first byte is out the status is fixed: a later upstream failure ends the stream with
 an in-band error event and ``[DONE]``; delivered tokens are billed (counted by tokenizer when
 the upstream sent no usage) and the record is marked partial. A client that disconnects
-cancels the upstream call at once and is recorded as ``client_closed``.
+cancels the upstream call at once and is recorded as ``client_closed``. A stream still running
+at the shutdown deadline ends with an error event too, and is billed for what it delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +23,7 @@ from smartoken.relay.pipeline import Call, Delivered, _note_failure, _record
 from smartoken.routing.router import Route
 from smartoken.state import AppState
 
+SHUTDOWN_TAIL_S = 1.0  # at most this long to write the error event of a stream cut by shutdown
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -92,6 +95,7 @@ class RelayStream:
         except asyncio.CancelledError:
             if not self.client_gone:  # cancelled by the server (shutdown grace exceeded)
                 status, error = records.PARTIAL, "stream cut by the gateway shutting down"
+                await self._cut_by_shutdown(send)
                 raise
             task.uncancel()
             status, error = records.CLIENT_CLOSED, "client disconnected mid-stream"
@@ -101,6 +105,17 @@ class RelayStream:
             watcher.cancel()
             self._settle(status, error)
             await self.it.aclose()  # type: ignore[attr-defined]
+
+    async def _cut_by_shutdown(self, send: Any) -> None:
+        """The shutdown deadline cut this stream: end it with the protocol's error event, so
+        the client can tell a cut answer from a finished one (best effort: the connection may
+        be going too)."""
+        err = UpstreamFailed("The gateway is shutting down: this stream was cut at the shutdown "
+                             "deadline. Retry the request.", status=503)
+        tail = self.framer.fail(err, self.delivered.estimate(self.call.prompt_tokens))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(send({"type": "http.response.body", "body": tail,
+                                         "more_body": False}), SHUTDOWN_TAIL_S)
 
     def _settle(self, status: str, error: str | None) -> None:
         d = self.delivered

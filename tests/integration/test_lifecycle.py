@@ -79,8 +79,8 @@ def test_sigterm_drains_twenty_streams_and_bills_them_all(make_fake: Any,
 
 def test_sigterm_with_grace_exceeded_still_bills_what_was_delivered(make_fake: Any,
                                                                    make_gateway: Any) -> None:
-    """A stream longer than the grace period is cut at the deadline; it is billed for what it
-    delivered and the process still exits 0 with the record written."""
+    """A stream longer than the grace period is cut at the deadline; it ends with an error event,
+    is billed for what it delivered, and the process still exits 0 with the record written."""
     fake = make_fake(chunks=200, chunk_delay=0.1)
     gw: Gateway = make_gateway(fake_config(fake, shutdown_grace_s=1))
     key = gw.key(credit="10")
@@ -107,6 +107,10 @@ def test_sigterm_with_grace_exceeded_still_bills_what_was_delivered(make_fake: A
     [row] = gw.usage()
     assert row["status"] == "partial" and "shutting down" in row["error"]
     assert row["completion_tokens"] > 0 and row["usage_estimated"]
+    # Issue 12 item 15: the cut stream ends with an error event and [DONE], not silently.
+    events = [line for line in got if line.startswith("data: ")]
+    assert '"error"' in events[-2] and "shutting down" in events[-2], got[-3:]
+    assert events[-1] == "data: [DONE]"
 
 
 def run_cli(tmp: Path, *args: str, config: Any = None) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ import pytest
 from smartoken.catalog.builtin import builtin_catalog
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
+from tests.moneykit import assert_invariants, upstream_cost
 
 KIMI_PRICE = builtin_catalog().models["kimi-k2"].price
 
@@ -196,3 +197,23 @@ def test_seed_curl_example_streams(make_gateway: Any) -> None:
     assert "demo" in text and "Explain the best use case" in text
     [rec] = gw.wait_usage(1)
     assert rec["provider"] == "demo" and rec["completion_tokens"] > 0 and rec["cost_micro"] > 0
+
+
+def test_an_abandoned_unary_answer_is_recorded_client_closed_and_billed(
+        make_fake: Any, make_inproc: Any) -> None:
+    """Issue 12 item 15: a client that hangs up while its non-stream answer is being made.
+    Before, the record said ok/200; the upstream still answers and bills, so the record is
+    client_closed/499 with the upstream's usage, charged what the upstream reported."""
+    fake = make_fake(first_byte_delay=1.0)
+    gw = make_inproc(fake_config(fake))
+    key = gw.key("abandoner", credit="10")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gw.base_url + "/v1/chat/completions", timeout=0.3,
+                   headers={"Authorization": f"Bearer {key}"},
+                   json={"model": "kimi-k2", "max_tokens": 50,
+                         "messages": [{"role": "user", "content": "hello there"}]})
+    [rec] = gw.wait_usage(1)
+    assert (rec["status"], rec["http_status"]) == ("client_closed", 499), rec
+    assert not rec["usage_estimated"] and rec["cost_micro"] == upstream_cost([fake]) > 0
+    aid = gw.account("abandoner")
+    assert_invariants(gw, aid, fakes=[fake], answered=0)
