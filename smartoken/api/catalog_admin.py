@@ -52,13 +52,12 @@ async def export_catalog(request: Request) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-async def import_catalog(request: Request) -> Response:
-    identity = await require_admin(request)
-    state = app_state(request)
+async def import_document(state: AppState, doc: Any, merge: bool, actor: str,
+                          note: str = "PUT /admin/catalog") -> dict[str, Any]:
+    """Check ``doc`` whole, store it (laid over the previous import when ``merge``), serve it
+    here now and announce it to the other processes; audited. Raises ``InvalidRequest``."""
     assert state.config is not None
-    doc = wire.parse_json(await read_body(request, MAX_BODY))
     sent = doc
-    merge = request.query_params.get("merge") in ("1", "true")
     old_id, current = await catalog_docs.latest(state.engine)
     try:
         if merge:
@@ -67,14 +66,21 @@ async def import_catalog(request: Request) -> Response:
     except (ConfigError, CatalogError) as exc:
         raise InvalidRequest(f"The catalog was not imported: {exc.key}: {exc.problem}",
                              param=exc.key, code="invalid_catalog") from None
-    doc_id = await catalog_docs.save(state.engine, doc, identity.actor, "PUT /admin/catalog")
+    doc_id = await catalog_docs.save(state.engine, doc, actor, note)
     await apply_catalog(state, doc, doc_id)
-    await audit.record(state.engine, identity.actor, "catalog.import", "catalog",
+    await audit.record(state.engine, actor, "catalog.import", "catalog",
                        {"version": old_id}, {"version": doc_id, "merge": merge, "sent": sent})
     if state.cluster is not None:
         await state.cluster.announce("catalog")
-    return JSONResponse({"object": "catalog.import", "version": doc_id,
-                         "models": len(catalog.models), "families": len(catalog.families)})
+    return {"object": "catalog.import", "version": doc_id, "models": len(catalog.models),
+            "families": len(catalog.families)}
+
+
+async def import_catalog(request: Request) -> Response:
+    identity = await require_admin(request)
+    doc = wire.parse_json(await read_body(request, MAX_BODY))
+    merge = request.query_params.get("merge") in ("1", "true")
+    return JSONResponse(await import_document(app_state(request), doc, merge, identity.actor))
 
 
 def routes() -> list[Route]:

@@ -304,17 +304,11 @@ async def provider_health(request: Request) -> Response:
     return JSONResponse({"name": name, "keys": pool.view() if pool is not None else []})
 
 
-async def test_provider(request: Request) -> Response:
+async def run_test(state: AppState, name: str, model: Any = None) -> dict[str, Any]:
     """One ``max_tokens: 1`` chat call to ``model`` (default: the upstream model of the
     provider's first route) and the upstream's model list. Not billed to any account: the
     vendor bills the operator for at most a few tokens."""
-    await require_admin(request)
-    state = app_state(request)
-    name = request.path_params["name"]
     provider = _live(state, name)
-    raw = await read_body(request, MAX_BODY)
-    data = wire.parse_json(raw) if raw.strip() else {}
-    model = data.get("model")
     if model is None:
         model = next((r.upstream_model for r in state.settings.routes if r.provider == name),
                      None)
@@ -341,7 +335,15 @@ async def test_provider(request: Request) -> Response:
     else:
         out.update(ok=True, error=None)
     out["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return JSONResponse(out)
+    return out
+
+
+async def test_provider(request: Request) -> Response:
+    await require_admin(request)
+    raw = await read_body(request, MAX_BODY)
+    data = wire.parse_json(raw) if raw.strip() else {}
+    return JSONResponse(await run_test(app_state(request), request.path_params["name"],
+                                       data.get("model")))
 
 
 def routes() -> list[Route]:

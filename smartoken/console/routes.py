@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from smartoken.console import admin, keys, models, pages, playground, signin
+from smartoken.console import admin, admin_providers, keys, models, pages, playground, signin
 from smartoken.console.http import endpoint
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +38,16 @@ def console_routes() -> list[BaseRoute]:
         Route("/admin/accounts", endpoint(admin.accounts_get, admin=True), methods=["GET"]),
         Route("/admin/accounts", endpoint(admin.create_account, admin=True), methods=["POST"]),
         Route("/admin/credit", endpoint(admin.credit, admin=True), methods=["POST"]),
+        Route("/admin/providers", endpoint(admin_providers.providers_page, admin=True),
+              methods=["GET"]),
+        Route("/admin/providers", endpoint(admin_providers.save_provider, admin=True),
+              methods=["POST"]),
+        Route("/admin/providers/{name}/test",
+              endpoint(admin_providers.test_provider, admin=True), methods=["POST"]),
+        Route("/admin/providers/{name}/delete",
+              endpoint(admin_providers.delete_provider, admin=True), methods=["POST"]),
+        Route("/admin/prices", endpoint(admin_providers.save_price, admin=True),
+              methods=["POST"]),
         Route("/api/playground", endpoint(playground.playground_chat, api=True),
               methods=["POST"]),
         Route("/api/samples", endpoint(playground.playground_samples, api=True),
