@@ -97,6 +97,9 @@ class Metrics:
         self.ledger_pending = Gauge(
             "smartoken_ledger_pending_records", "Usage records queued for the batch writer.",
             registry=r, multiprocess_mode="livesum")
+        self.dead_letters = Counter(
+            "smartoken_ledger_dead_letters", "Usage records the database refused even alone: "
+            "kept in ledger_dead_letters and billed through a stand-in record.", registry=r)
         self._by_outcome: dict[tuple[str, str | None, str, int], tuple[Any, Any, Any]] = {}
         self._by_key: dict[tuple[str, int], tuple[Any, Any, Any, Any, Any]] = {}
         self._ttft: dict[tuple[str, str | None], Any] = {}

@@ -47,6 +47,7 @@ from smartoken.telemetry import Tracer
 
 log = logging.getLogger("smartoken")
 POLL_INTERVAL = 1.0
+JOURNAL_SCAN = 1.0  # seconds between looks for the journals of dead processes
 
 
 @dataclass(slots=True)
@@ -121,6 +122,17 @@ async def _poll_changes(state: AppState) -> None:
             log.warning("change poller: database unavailable", exc_info=True)
 
 
+async def _recover_orphans(ledger: LedgerWriter, folder: Path) -> None:
+    """Write the journals of processes that die while this one serves (a worker killed by
+    the OOM killer, a replica sharing this data folder): their lock is free at once."""
+    while True:
+        await asyncio.sleep(JOURNAL_SCAN)
+        try:
+            await ledger.recover(folder, 2.0)
+        except Exception:
+            log.warning("journal recovery failed; retrying", exc_info=True)
+
+
 async def bootstrap_admin(engine: AsyncEngine, settings: Settings) -> str | None:
     """On first start create the admin account; return its one-time password."""
     from smartoken.auth.passwords import hash_password
@@ -180,15 +192,16 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                       cookie_jar=aiohttp.DummyCookieJar()) as session:
             health = cluster.health
-            # The crash journal goes with the in-process reserver (one worker): the shared
-            # reservers hold settled costs until their batch commits (see ledger/journal.py).
+            # The crash journal, in every mode: a record is appended before its response is
+            # sent; the journals of processes that are gone are written by the next process
+            # that looks (at start, then every JOURNAL_SCAN seconds), whatever the reserver.
             journal_dir = settings.data_dir / "journal"
-            memory = isinstance(cluster.reserver, MemoryReserver)
+            metrics = Metrics.from_env(env)
             ledger = LedgerWriter(engine, origin, interval=settings.ledger_flush_s,
-                                  hooks=cluster.hooks,
-                                  journal=open_journal(journal_dir, origin) if memory else None)
-            if memory:
-                await ledger.recover(journal_dir)
+                                  hooks=cluster.hooks, journal=open_journal(journal_dir, origin),
+                                  on_dead_letter=metrics.dead_letters.inc)
+            # Several processes may be starting: leave young journals to the periodic scan.
+            await ledger.recover(journal_dir, 0.0 if cluster.mode == "memory" else 2.0)
             state = AppState(
                 settings=settings,
                 engine=engine,
@@ -199,7 +212,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 ledger=ledger,
                 router=Router(settings.routes, health),
                 providers=build_providers(settings, session, env),
-                metrics=Metrics.from_env(env),
+                metrics=metrics,
                 origin=origin,
                 files=Files.from_settings(settings),
                 session=session,
@@ -220,6 +233,9 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 state.tasks.append(asyncio.create_task(state.reserver.run_expiry(),
                                                        name="reservation-expiry"))
             state.tasks.extend(state.metrics.start(state))
+            if not isinstance(state.reserver, MemoryReserver):  # other processes may die
+                state.tasks.append(asyncio.create_task(_recover_orphans(ledger, journal_dir),
+                                                       name="journal-orphans"))
             state.tasks.append(asyncio.create_task(follow_stored(state, config), name="stored"))
             try:
                 yield state

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,13 +148,21 @@ class Orphan:
         os.close(self.fd)
 
 
-def orphans(folder: Path) -> list[Orphan]:
-    """The journals in ``folder`` whose process is gone (its lock can be taken)."""
+def orphans(folder: Path, min_age: float = 2.0) -> list[Orphan]:
+    """The journals in ``folder`` whose process is gone (its lock can be taken). A lock file
+    younger than ``min_age`` seconds is left alone: its process may be between creating it and
+    locking it."""
     out: list[Orphan] = []
     if not folder.is_dir():
         return out
+    young = time.time() - min_age
     for lock in sorted(folder.glob("*.lock")):
-        fd = os.open(lock, _FLAGS, 0o600)
+        try:
+            if lock.stat().st_mtime > young:
+                continue
+            fd = os.open(lock, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:  # recovered meanwhile by another process
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # its process is alive

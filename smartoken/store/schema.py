@@ -240,3 +240,18 @@ audit_log = Table(
     Column("after", Text, nullable=True),
     Index("ix_audit_log_target", "target"),
 )
+
+# Usage records the database refused even alone (migration 0013): the original record as
+# ASCII-only JSON and the database's error. The request is still billed through a stand-in
+# usage record with the same id (smartoken/ledger/writer.py, ``_dead_letter``).
+ledger_dead_letters = Table(
+    "ledger_dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(40), nullable=False, index=True),
+    Column("account_id", Integer, nullable=False),
+    Column("payload", Text, nullable=False),  # the record, json.dumps(ensure_ascii=True)
+    Column("error", Text, nullable=False),
+    Column("origin", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

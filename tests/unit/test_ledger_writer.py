@@ -19,11 +19,12 @@ from smartoken.auth.keys import generate_key
 from smartoken.ledger import journal
 from smartoken.ledger.journal import Journal
 from smartoken.ledger.records import ROW_FIELDS, UsageRecord
+from smartoken.ledger.sanitise import ATTEMPTS_LIMIT, TEXT_LIMIT, sanitise
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.store import repo
 from smartoken.store.db import make_engine, migrate
 from smartoken.store.money_repo import ledger_sum
-from smartoken.store.schema import usage_records, wallet_transactions
+from smartoken.store.schema import ledger_dead_letters, usage_records, wallet_transactions
 from tests.services import pg_url  # noqa: F401  (fixture)
 
 CREDIT = 10_000_000
@@ -168,9 +169,9 @@ def test_journal_segments_rotate_and_go_when_committed(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("gw-a.*.jsonl"))) == 2 and j.pending == 3
     j.written(1)
     assert len(list(tmp_path.glob("gw-a.*.jsonl"))) == 1 and j.pending == 2
-    assert journal.orphans(tmp_path) == []  # alive: its lock is held
+    assert journal.orphans(tmp_path, min_age=0) == []  # alive: its lock is held
     j.close()  # two records never committed: their segment and the lock stay for recovery
-    [orphan] = journal.orphans(tmp_path)
+    [orphan] = journal.orphans(tmp_path, min_age=0)
     assert len(orphan.records()) == 2
     orphan.release(delete=True)
     assert list(tmp_path.iterdir()) == []
@@ -206,17 +207,41 @@ async def test_recovery_writes_only_what_is_missing(
     assert list(folder.iterdir()) == []
 
 
-async def test_a_journal_the_database_refuses_stays_for_later(
+async def test_a_journal_the_database_is_down_for_stays_for_later(
         ledger_db: tuple[AsyncEngine, int, int], tmp_path: Path) -> None:
     engine, account, key = ledger_db
     folder = tmp_path / "journal"
     dead = Journal(folder, "gw-dead")
-    dead.append(record(account + 1000, key, 7))  # no such account: its debit is refused
+    dead.append(record(account, key, 7))
+    dead.close()
+    down = make_engine("postgresql://nobody@127.0.0.1:1/none")  # nothing listens there
+    assert await LedgerWriter(down, "gw-new").recover(folder) == 0  # logged; starts anyway
+    await down.dispose()
+    assert sorted(p.name for p in folder.iterdir()) == ["gw-dead.00000001.jsonl", "gw-dead.lock"]
+    assert await LedgerWriter(engine, "gw-new").recover(folder) == 1  # the database is back
+    assert await repo.wallet_balance(engine, account) == CREDIT - 7
+
+
+async def test_one_refused_journal_record_does_not_block_recovery(
+        ledger_db: tuple[AsyncEngine, int, int], tmp_path: Path) -> None:
+    """Before: a record the database refused (here: an account that does not exist, so its
+    debit breaks the foreign key) kept the whole journal back at every start."""
+    engine, account, key = ledger_db
+    folder = tmp_path / "journal"
+    dead = Journal(folder, "gw-dead")
+    good = [record(account, key, 7) for _ in range(5)]
+    bad = record(account + 1000, key, 7)
+    for rec in (*good[:2], bad, *good[2:]):
+        dead.append(rec)
     dead.close()
     writer = LedgerWriter(engine, "gw-new")
-    assert await writer.recover(folder) == 0  # logged; the gateway starts anyway
-    assert sorted(p.name for p in folder.iterdir()) == ["gw-dead.00000001.jsonl", "gw-dead.lock"]
-    assert await repo.wallet_balance(engine, account) == CREDIT
+    assert await writer.recover(folder) == 6
+    assert list(folder.iterdir()) == []  # done: not tried again at the next start
+    assert await repo.wallet_balance(engine, account) == CREDIT - 5 * 7
+    async with engine.connect() as conn:
+        letters = (await conn.execute(select(ledger_dead_letters))).mappings().all()
+    assert [(row["request_id"], row["account_id"]) for row in letters] == [(bad.id, bad.account_id)]
+    assert writer.dead_letters == 1
 
 
 def test_a_journal_line_written_before_a_column_was_added_still_reads(tmp_path: Path) -> None:
@@ -235,3 +260,76 @@ def test_a_journal_line_written_before_a_column_was_added_still_reads(tmp_path: 
     assert before_0016 is not None and before_0016.protocol == "chat"
     assert before_0016.cache_write_tokens == 40
     assert journal._parse(orjson.dumps([*values, 1])) is None  # a line from the future
+
+
+# ---------------------------------------------------------------- one bad record
+
+
+async def test_a_refused_record_is_isolated_and_billed(
+        ledger_db: tuple[AsyncEngine, int, int], db_url: str) -> None:
+    """51 records, one carrying what the database refuses, in one batch: before, the batch
+    failed forever (0 of 51 written). Now 50 are written as they are, the refused one goes to
+    ledger_dead_letters and is billed through a stand-in with its id, and the wallet moves by
+    all 51 costs. The refused value is put in past the sanitiser (``record`` would clean it):
+    on PostgreSQL a NUL character, on SQLite an integer too large for the column."""
+    engine, account, key = ledger_db
+    other = await repo.create_account(engine, "uninvolved-" + secrets.token_hex(3))
+    await repo.credit_wallet(engine, other, CREDIT)
+    letters: list[int] = []
+    writer = LedgerWriter(engine, "gw-test", on_dead_letter=lambda: letters.append(1))
+    recs = [record(account, key, 10 + i) for i in range(50)]
+    bad = record(account, key, 99)
+    bad.error = "upstream said \x00 here"
+    if db_url.startswith("sqlite"):
+        bad.latency_ms = 2**70
+    recs.insert(17, bad)
+    uninvolved = record(other, key, 5)
+    recs.append(uninvolved)
+    writer._queue.extend(recs)  # as queued, past record()'s sanitiser
+    await writer.flush()
+    assert writer.pending == 0 and writer.written == 52 and writer.dead_letters == 1
+    assert letters == [1]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(usage_records))).mappings().all()
+        letter = (await conn.execute(select(ledger_dead_letters))).mappings().one()
+    by_id = {r["id"]: r for r in rows}
+    assert set(by_id) == {r.id for r in recs}  # one record per request, the refused one too
+    assert by_id[bad.id]["error"].startswith("dead_letter: ")
+    assert by_id[bad.id]["cost_micro"] == 99
+    assert letter["request_id"] == bad.id and "upstream said" in letter["payload"]
+    assert await repo.wallet_balance(engine, other) == CREDIT - 5  # never held back
+    assert await repo.wallet_balance(engine, account) == CREDIT - sum(
+        r.cost_micro for r in recs if r.account_id == account)
+    for acct in (account, other):
+        total, balance = await ledger_sum(engine, acct)
+        assert total == balance
+
+
+async def test_a_database_outage_is_not_mistaken_for_a_bad_record(
+        ledger_db: tuple[AsyncEngine, int, int]) -> None:
+    """A database that does not answer keeps the whole queue: nothing is dead-lettered."""
+    _, account, key = ledger_db
+    down = make_engine("postgresql://nobody@127.0.0.1:1/none")
+    writer = LedgerWriter(down, "gw-test")
+    for _ in range(5):
+        writer.record(record(account, key, 3))
+    with pytest.raises(Exception):  # noqa: B017
+        await writer.flush()
+    assert writer.pending == 5 and writer.dead_letters == 0
+    await down.dispose()
+
+
+def test_sanitise_cleans_what_a_database_refuses() -> None:
+    rec = record(1, 1, 1)
+    rec.error = "a\x00b\udc80c\x1bd\te\nf" + "x" * 10_000
+    rec.requested_model = "m" * 500
+    rec.attempts = orjson.dumps([{"route": "r", "error": "e" * 30_000}] * 3).decode()
+    sanitise(rec)
+    assert rec.error.startswith("ab?cd\te\nf") and len(rec.error) == TEXT_LIMIT
+    assert len(rec.requested_model) == 100
+    assert len(rec.attempts) <= ATTEMPTS_LIMIT and orjson.loads(rec.attempts)[0]["route"] == "r"
+    same = record(1, 1, 1)
+    same.error = "plain ascii"
+    assert sanitise(same).error == "plain ascii"
+    same.prompt_tokens, same.latency_ms = 2**40, -5
+    assert (sanitise(same).prompt_tokens, same.latency_ms) == (2**31 - 1, 0)
