@@ -1,14 +1,14 @@
 """ledger dead letters: usage records the database refused even alone
 
 Revision ID: 0013_dead_letters
-Revises: 0016_protocol
+Revises: 0020_audit
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_dead_letters"
-down_revision = "0016_protocol"
+down_revision = "0020_audit"
 branch_labels = None
 depends_on = None
 
