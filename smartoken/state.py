@@ -20,6 +20,7 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken import telemetry, tokens
+from smartoken.api.edge import AuthFailures
 from smartoken.auth.keys import KeyCache
 from smartoken.budget.clock import clock_from_env
 from smartoken.budget.contract import Reserver
@@ -28,6 +29,7 @@ from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
 from smartoken.cluster.setup import Cluster, scaleout
+from smartoken.cluster.shared_limits import SharedAuthFailures, SharedRateLimiter
 from smartoken.config import ConfigError, Settings
 from smartoken.files.service import Files
 from smartoken.invocation import cli_command
@@ -62,7 +64,9 @@ class AppState:
     router: Router
     providers: dict[str, Provider]
     origin: str
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    # rpm/tpm, failed authentications per address: in Redis when configured (issue 12 item 17)
+    limiter: SharedRateLimiter = field(default_factory=SharedRateLimiter)
+    auth_failures: SharedAuthFailures | None = None
     ready: bool = True
     files: Files | None = None  # the Files API runtime (issue 6)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -221,6 +225,13 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
             )
             ledger.start()
             state.config = config
+            if cluster.redis is not None:
+                opt = cluster.options
+                state.limiter = SharedRateLimiter(RateLimiter(), cluster.redis, opt.prefix,
+                                                  opt.fail_open)
+                state.auth_failures = SharedAuthFailures(
+                    AuthFailures(settings.auth_failures_per_minute), cluster.redis, opt.prefix,
+                    opt.fail_open)
 
             def on_change(what: str) -> None:
                 state.keys.clear()

@@ -83,7 +83,15 @@ class EdgeGuard:
                 f"{self.max_header_bytes} bytes."))
             return
         client = (scope.get("client") or ("unknown", 0))[0]
-        wait = 0.0 if scope.get("path") in PROBES else self.failures.blocked_for(client)
+        state = getattr(getattr(self.app, "state", None), "smartoken", None)
+        shared = getattr(state, "auth_failures", None)  # in Redis, when configured
+        try:
+            wait = 0.0 if scope.get("path") in PROBES else (
+                await shared.blocked_for(client) if shared is not None
+                else self.failures.blocked_for(client))
+        except GatewayError as err:  # Redis unreachable and the policy is to fail closed
+            await self._refuse(scope, send, err)
+            return
         if wait > 0:
             await self._refuse(scope, send, RateLimited(
                 "Too many failed authentications from this address; try again later.",
@@ -92,7 +100,10 @@ class EdgeGuard:
 
         async def watch(message: Any) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
-                self.failures.failed(client)
+                if shared is not None:
+                    await shared.failed(client)
+                else:
+                    self.failures.failed(client)
             await send(message)
 
         await self.app(scope, receive, watch)

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from smartoken.api.http import app_state
+from smartoken.cluster.shared_limits import SharedLoginThrottle
 from smartoken.console.session import Sessions, User, tokens_match
 from smartoken.console.throttle import LoginThrottle
 from smartoken.errors import AuthenticationFailed, GatewayError, PermissionDenied
@@ -88,12 +89,16 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
 class Console:
     sessions: Sessions
     templates: Jinja2Templates
-    throttle: LoginThrottle
+    throttle: SharedLoginThrottle  # in Redis when configured (issue 12 item 17)
 
 
 async def open_console(state: AppState) -> Console:
+    cluster = state.cluster
+    throttle = SharedLoginThrottle(
+        LoginThrottle(), cluster.redis if cluster else None,
+        cluster.options.prefix if cluster else "st:", bool(cluster and cluster.options.fail_open))
     return Console(await Sessions.open(state.engine), make_templates(state.settings.tz),
-                   LoginThrottle())
+                   throttle)
 
 
 @dataclass(slots=True)

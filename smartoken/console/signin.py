@@ -51,7 +51,7 @@ async def login(request: Request) -> Response:
     name = str(form.get("name", "")).strip()
     password = str(form.get("password", ""))
     address = request.client.host if request.client else ""
-    wait = console.throttle.retry_after(name, address)
+    wait = await console.throttle.retry_after(name, address)
     if wait is not None:
         seconds = max(1, int(wait + 0.999))
         response = _login_page(request, 429, f"Too many failed sign-ins: try again in "
@@ -64,9 +64,9 @@ async def login(request: Request) -> Response:
     ok = await asyncio.to_thread(verify_password, password, stored or DUMMY_HASH)
     ok = ok and stored is not None
     if not ok or account is None:
-        console.throttle.failed(name, address)
+        await console.throttle.failed(name, address)
         return _login_page(request, 401, "Wrong account name or password.", name)
-    console.throttle.succeeded(name)
+    await console.throttle.succeeded(name)
     response = RedirectResponse(_safe_next(str(form.get("next") or "")), 303)
     await console.sessions.start(request, response, int(account["id"]))
     return harden(response)

@@ -123,7 +123,7 @@ async def prepare_embeddings(state: AppState, request_id: str, key: KeyContext,
         raise UpstreamFailed(f"No route is configured for '{spec.id}'.", status=503)
     call = Call(request_id, key, data, spec, requested, False, False, prompt, 0,
                 time.perf_counter(), spec.price_at(start_instant(state)), protocol)
-    state.limiter.admit(key, prompt)
+    await state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
     return call
@@ -150,7 +150,7 @@ async def prepare(state: AppState, request_id: str, key: KeyContext, data: JSON,
     call = Call(request_id, key, data, spec, requested, stream, include_usage, prompt,
                 legs[0].max_output, time.perf_counter(), legs[0].price, protocol, chain=legs,
                 native=native)
-    state.limiter.admit(key, prompt)
+    await state.limiter.admit(key, prompt)
     call.reservation = await state.reserver.reserve(key, worst_case_cost(call),
                                                     request_id=request_id)
     return call
