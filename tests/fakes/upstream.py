@@ -23,7 +23,7 @@ Behaviour is set per server through ``scenario`` (from the test, or ``POST /_sce
     no_done       end the stream without [DONE] (but with finish_reason)
     hang          never answer
     tool_call     {"name":..., "arguments":...}: answer with a tool call
-    tool_call_once  answer with ``tool_call`` only while the request has no tool result
+    tool_call_once  answer with ``tool_call`` only to a request with tools and no tool result
     usage         {"prompt_tokens":..., "completion_tokens":..., ...}: reported usage
                   (otherwise the meter's, tests/fakes/meter.py: what was received, sized)
     default_output  tokens the model writes when no limit it honours was sent
@@ -244,11 +244,13 @@ class FakeUpstream:
                 "model": body.get("model"), "system_fingerprint": "fp_fake"}
 
     def _effective(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The scenario for this request: with ``tool_call_once``, a request that already
-        carries a tool result is answered with text (an agent's task then completes)."""
+        """The scenario for this request: with ``tool_call_once``, a request that offers no
+        tools or already carries a tool result is answered with text (an agent's task then
+        completes)."""
         s = self.scenario
-        if s.get("tool_call_once") and any(isinstance(m, dict) and m.get("role") == "tool"
-                                           for m in body.get("messages", [])):
+        if s.get("tool_call_once") and (not body.get("tools") or any(
+                isinstance(m, dict) and m.get("role") == "tool"
+                for m in body.get("messages", []))):
             return {k: v for k, v in s.items() if k != "tool_call"}
         return s
 
