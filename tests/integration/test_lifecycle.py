@@ -16,6 +16,7 @@ import httpx
 import yaml
 
 from tests.harness import ROOT, Gateway, fake_config
+from tests.moneykit import assert_invariants
 
 STREAMS = 20
 
@@ -111,6 +112,7 @@ def test_sigterm_with_grace_exceeded_still_bills_what_was_delivered(make_fake: A
     events = [line for line in got if line.startswith("data: ")]
     assert '"error"' in events[-2] and "shutting down" in events[-2], got[-3:]
     assert events[-1] == "data: [DONE]"
+    assert_invariants(gw, gw.account("admin"), fakes=[fake], answered=1)
 
 
 def run_cli(tmp: Path, *args: str, config: Any = None) -> subprocess.CompletedProcess[str]:

@@ -93,6 +93,28 @@ def test_audio_parts_are_sized_so_the_upstream_bill_stays_in_budget(
     assert inv["upstream"] == inv["spent"]  # the ledger charged what the upstream billed
 
 
+def png(width: int, height: int) -> str:
+    """A data URL whose PNG header says ``width`` x ``height`` (all a vendor reads to bill)."""
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(
+        ">II", width, height) + b"\x08\x02\x00\x00\x00"
+    return "data:image/png;base64," + base64.b64encode(head + b"\x00" * 64).decode()
+
+
+def test_images_are_sized_by_their_pixels(fake: FakeUpstream, make_inproc: Any,
+                                          request: pytest.FixtureRequest) -> None:
+    """A 4000x4000 image: Qwen-VL's grid bills it 16,386 tokens. Before, every image was
+    reserved at a flat 765 tokens and the upstream billed 20x that; now the budget admits only
+    what the upstream's bill fits in."""
+    gw, aid, kid, key = _setup(make_inproc, fake, "memory", request)
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": png(4000, 4000)}}]}]
+    ok, refused = _send(gw.client(key), 6, model="kimi-k2", messages=messages, max_tokens=1)
+    assert refused == {"429:budget_exceeded"}, (ok, refused)
+    gw.wait_usage(ok, key_id=kid)
+    assert_invariants(gw, aid, fakes=[fake], budget=BUDGET, answered=ok, key_id=kid)
+
+
 def test_unsizable_parts_are_refused_before_anything_is_reserved(
         fake: FakeUpstream, make_inproc: Any, request: pytest.FixtureRequest) -> None:
     gw, _aid, _kid, key = _setup(make_inproc, fake, "memory", request)
@@ -109,13 +131,14 @@ def test_unsizable_parts_are_refused_before_anything_is_reserved(
     assert fake.requests == [] and gw.usage() == []
 
 
+@pytest.mark.parametrize("mode", ["memory", "sql"])
 def test_max_completion_tokens_is_sent_in_the_field_the_dialect_honours(
-        make_fake: Any, make_inproc: Any, request: pytest.FixtureRequest) -> None:
+        make_fake: Any, make_inproc: Any, mode: str, request: pytest.FixtureRequest) -> None:
     """``max_completion_tokens: 1`` to an upstream that honours only ``max_tokens`` (DeepSeek's
     documented field): before, the field was passed through, ignored, and each request wrote
     the model's 2,000-token default on a $0.01 key."""
     fake = make_fake(dialect="deepseek", default_output=2000)
-    gw, aid, kid, key = _setup(make_inproc, fake, "memory", request)
+    gw, aid, kid, key = _setup(make_inproc, fake, mode, request)
     client = gw.client(key)
     ok, refused = _send(client, 12, model="kimi-k2", max_completion_tokens=1,
                         messages=[{"role": "user", "content": "Write a long essay."}])
