@@ -142,6 +142,15 @@ class BudgetStoreBusy(BudgetStoreUnavailable):
     code = "budget_store_busy"
 
 
+class LargeBodiesBusy(GatewayError):
+    """Too many large request bodies are being processed; this one waited too long."""
+
+    status, type, code = 503, "server_error", "large_requests_busy"
+
+    def __init__(self, message: str, **kw: object) -> None:
+        super().__init__(message, headers={"retry-after": "5"}, **kw)  # type: ignore[arg-type]
+
+
 def sse_error(err: GatewayError) -> bytes:
     """An in-band error event for a stream that has already started."""
     return b"data: " + err.body() + b"\n\n"

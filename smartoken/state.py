@@ -20,6 +20,7 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken import telemetry, tokens
+from smartoken.admission import BodyGate
 from smartoken.api.edge import AuthFailures
 from smartoken.auth.keys import KeyCache
 from smartoken.budget.clock import clock_from_env
@@ -37,6 +38,7 @@ from smartoken.ledger.journal import Journal
 from smartoken.ledger.writer import LedgerWriter
 from smartoken.live_providers import catalog_base
 from smartoken.live_providers import follow as follow_stored
+from smartoken.malloc import release_large_blocks
 from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
@@ -78,6 +80,7 @@ class AppState:
     config: Settings | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     tracer: Tracer | None = None  # OpenTelemetry spans (telemetry.py); None when off
+    bodies: BodyGate = field(default_factory=BodyGate)  # large request bodies (issue 12)
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession,
@@ -167,6 +170,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
             await migrate(engine)
         else:
             await check_schema(engine)
+        release_large_blocks()
         await asyncio.to_thread(tokens.encoding)
         config = settings
         doc_id, doc = await catalog_docs.latest(engine)

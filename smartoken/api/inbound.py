@@ -9,9 +9,9 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartoken.api.http import JSONResponse, app_state, authenticate, read_body
+from smartoken.api.bodies import Admission, release_admission
+from smartoken.api.http import JSONResponse, app_state, authenticate
 from smartoken.auth.keys import KeyContext
-from smartoken.protocols import wire
 from smartoken.protocols.base import InboundProtocol
 from smartoken.providers.base import JSON
 from smartoken.relay import pipeline
@@ -46,10 +46,13 @@ async def serve(request: Request, protocol: InboundProtocol, *, api_key_header: 
     state = app_state(request)
     request.state.protocol = protocol
     key = await authenticate(request, api_key_header=api_key_header)
-    raw = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
-    data = protocol.parse(raw)
-    return await answer(request, state, key, protocol, data, native=raw if native else None,
-                        fit_output=fit_output)
+    # a large body is read, parsed and sized under an admission (admission.py); answer()
+    # gives it back once the request is prepared
+    async with Admission(state.bodies, request, state.settings.max_body_bytes) as body:
+        raw = await body.json()
+        data = protocol.parse(raw)
+        return await answer(request, state, key, protocol, data,
+                            native=raw if native else None, fit_output=fit_output)
 
 
 async def answer(request: Request, state: AppState, key: KeyContext, protocol: InboundProtocol,
@@ -59,12 +62,15 @@ async def answer(request: Request, state: AppState, key: KeyContext, protocol: I
     parse themselves, as ``/v1/responses`` does after reading ``previous_response_id``)."""
     request.state.protocol = protocol
     rid = request.state.request_id
-    if protocol.operation == "embed":
-        call = await pipeline.prepare_embeddings(state, rid, key, data, protocol.name)
-    else:
-        if fit_output:
-            fit_max_output(state, data)
-        call = await pipeline.prepare(state, rid, key, data, protocol.name, native=native)
+    try:
+        if protocol.operation == "embed":
+            call = await pipeline.prepare_embeddings(state, rid, key, data, protocol.name)
+        else:
+            if fit_output:
+                fit_max_output(state, data)
+            call = await pipeline.prepare(state, rid, key, data, protocol.name, native=native)
+    finally:
+        release_admission(request)
     if not call.stream:
         watcher = asyncio.ensure_future(_watch_disconnect(request, call))
         try:

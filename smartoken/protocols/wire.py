@@ -17,7 +17,7 @@ ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function
 FORMATS = frozenset({"text", "json_object", "json_schema"})
 
 
-def parse_json(body: bytes) -> JSON:
+def parse_json(body: bytes | bytearray) -> JSON:
     if not body:
         raise InvalidRequest("The request body is empty: send a JSON object.")
     try:

@@ -44,7 +44,11 @@ class PromptSize(NamedTuple):
 
 
 def _utf8_len(s: str) -> int:
-    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+    if s.isascii():
+        return len(s)
+    step = 1 << 20  # encoded a slice at a time: a 30 MB prompt is not copied whole
+    return sum(len(s[i:i + step].encode("utf-8", "surrogatepass"))
+               for i in range(0, len(s), step))
 
 
 def _estimate(pieces: list[str], nbytes: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 
@@ -66,3 +67,21 @@ def test_loaded_tokenizer_is_small() -> None:
     grown, imported = int(out[0]), out[1] == "True"
     assert not imported
     assert grown < 64 * 1024 * 1024, f"tokenizer added {grown / 2**20:.0f} MiB"
+
+
+def test_long_texts_count_exactly_in_slices() -> None:
+    """Above PARALLEL_THRESHOLD a text is counted in slices read in place (never joined or
+    held as a list of ids); cuts fall only where o200k's pieces break, so the count is the
+    whole text's. Cutting before any space (the old rule) was off after runs of spaces."""
+    rng = random.Random(7)
+    words = ["foo", "bar", "  ", "\n", "1234567", "é", "你好", "🦊", " ", "x" * 50, "don't",
+             "...", "\t", "  \n "]
+    enc = tokens.encoding()
+    for _ in range(6):
+        pieces = ["".join(rng.choice(words) + rng.choice([" ", "\n", "", "  "])
+                          for _ in range(rng.randint(40_000, 70_000)))
+                  for _ in range(rng.randint(2, 4))]
+        whole = "\n".join(pieces)
+        assert len(whole) > tokens.PARALLEL_THRESHOLD
+        assert tokens.count_joined(pieces) == len(enc.encode_ordinary(whole))
+        assert tokens.count_text(whole) == len(enc.encode_ordinary(whole))
