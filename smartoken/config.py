@@ -19,6 +19,9 @@ from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_document
 from smartoken.catalog.document import CatalogError, build, overlay
 from smartoken.catalog.model import Catalog, ModelSpec, Source
 from smartoken.money import MoneyError, Price, parse_usd
+from smartoken.providers.egress import ENV as EGRESS_ENV
+from smartoken.providers.egress import KEY as EGRESS_KEY
+from smartoken.providers.egress import EgressPolicy
 from smartoken.providers.presets import PRESETS, base_url_env
 from smartoken.routing.health import BreakerPolicy
 
@@ -115,6 +118,8 @@ class Settings:
     ledger_flush_s: float = 0.25  # how often the batched ledger writer commits
     # Stored Responses API answers (previous_response_id) are kept this many days; 0 stores none.
     responses_retention_days: int = 30
+    # Private addresses allowed as upstreams (providers/egress.py); none by default.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -336,6 +341,19 @@ def _flush_ms(value: Any, source: str) -> int:
     return int(value)
 
 
+def _egress(data: dict[str, Any], source: str, env: Mapping[str, str]) -> EgressPolicy:
+    raw = data.get(EGRESS_KEY, env.get(EGRESS_ENV, "").split(","))
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list) or not all(isinstance(e, str) for e in raw):
+        raise ConfigError(source, EGRESS_KEY, "must be a list of networks (10.0.0.0/8) or host "
+                                              "names")
+    try:
+        return EgressPolicy.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(source, EGRESS_KEY, str(exc)) from None
+
+
 def _ops(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str, Any]:
     """The operations settings: edge limits, CORS, shutdown timing, the secrets-at-rest keys."""
     origins = data.get("cors_origins", [])
@@ -397,7 +415,7 @@ def load_settings(
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
              "builtin_presets", "demo", "providers", "models", "files", "breaker",
-             "responses_retention_days", *OPS_KEYS}
+             "responses_retention_days", EGRESS_KEY, *OPS_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -423,6 +441,12 @@ def load_settings(
     if demo is not False:
         providers.setdefault("demo", DEMO_PROVIDER)
 
+    egress = _egress(data, source, env)
+    for name, p in providers.items():
+        refusal = egress.url_refusal(p.base_url) if p.base_url else None
+        if refusal:
+            raise ConfigError(source, f"providers.{name}.base_url", refusal)
+
     tz = str(data.get("timezone", env.get("SMARTOKEN_TIMEZONE", "UTC")))
     try:
         ZoneInfo(tz)
@@ -445,6 +469,7 @@ def load_settings(
         responses_retention_days=_int(data.get("responses_retention_days", 30), source,
                                       "responses_retention_days", 0),
         **_ops(data, source, env),
+        egress=egress,
         config_path=config_path,
         providers=providers,
         files=_files(data.get("files"), source),

@@ -42,6 +42,7 @@ from smartoken.malloc import release_large_blocks
 from smartoken.metrics import Metrics
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
+from smartoken.providers.egress import EgressConnector
 from smartoken.providers.factory import make_provider
 from smartoken.routing.router import Router
 from smartoken.store import catalog_docs, repo
@@ -191,8 +192,8 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 flush=True,
             )
         tracer = telemetry.from_env(env)
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300,
-                                         enable_cleanup_closed=True)
+        connector = EgressConnector(settings.egress, limit=0, limit_per_host=0,
+                                    ttl_dns_cache=300, enable_cleanup_closed=True)
         origin = f"gw-{os.getpid()}-{secrets.token_hex(4)}"
         windows = Windows(settings.tz, clock_from_env(env))
         async with scaleout(settings, engine, windows, origin,

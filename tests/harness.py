@@ -47,7 +47,9 @@ class Gateway:
         self.env = {k: v for k, v in os.environ.items()
                     if not k.endswith("_API_KEY") and not k.startswith("SMARTOKEN_")}
         self.env.update({"SMARTOKEN_DEMO_DELAY_MS": "1", "PYTHONUNBUFFERED": "1",
-                         "PYTHONPATH": str(ROOT)})
+                         "PYTHONPATH": str(ROOT),
+                         # The fake upstreams listen on loopback: the test config allows it.
+                         "SMARTOKEN_PRIVATE_UPSTREAMS": "127.0.0.0/8,::1,localhost"})
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = tmp / "gateway.log"

@@ -193,6 +193,10 @@ def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | No
         p = replace(p, dialect=data["dialect"])
     if "base_url" in data:
         p = replace(p, base_url=validate_base_url(data["base_url"]))
+        refusal = state.settings.egress.url_refusal(p.base_url)
+        if refusal:
+            raise InvalidRequest(f"'base_url': {refusal}.", param="base_url",
+                                 code="private_address")
     if "api_key" in data:
         key = data["api_key"]
         if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 4096

@@ -18,6 +18,8 @@ from smartoken.providers.idle import IdleTimer
 from smartoken.providers.keypool import KeyPool, is_key_error
 from smartoken.relay.sse import DONE, SSEDecoder
 
+SECRET_MIN = 6  # shorter values would scrub ordinary words (as logs.MIN_LITERAL)
+
 
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After")
@@ -46,7 +48,11 @@ class OpenAICompatProvider:
         custom = dict(config.headers)  # the operator's headers win over ours
         self._key_headers = [{**self.base_headers(), **self.auth_headers(k), **custom}
                              for k in self.pool.keys] or [{**self.base_headers(), **custom}]
-        self._secrets = [k.encode() for k in self.pool.keys if len(k) >= 6]
+        # Everything this provider sends that is secret: its keys and every extra header value
+        # (an upstream can only echo what it was sent). Scrubbed from everything it answers.
+        sent = {*self.pool.keys, *(v for _, v in config.headers)}
+        self._secrets = sorted({v.encode() for v in sent if len(v) >= SECRET_MIN},
+                               key=len, reverse=True)
         t = config.timeouts
         self._timeout = aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect)
 
@@ -57,9 +63,12 @@ class OpenAICompatProvider:
         return {"Authorization": f"Bearer {key}"}
 
     def _scrub(self, raw: bytes) -> bytes:
-        """An upstream that echoes our credential must not pass it on to clients or logs."""
-        for key in self._secrets:
-            raw = raw.replace(key, b"***")
+        """An upstream that echoes a secret we sent (a key, a header value) must not pass it on
+        to clients, usage records or logs: every answer, error and stream event goes through
+        here at the provider boundary."""
+        for secret in self._secrets:
+            if secret in raw:
+                raw = raw.replace(secret, b"***")
         return raw
 
     async def _post(self, url: URL, body: JSON, timer: IdleTimer) -> aiohttp.ClientResponse:
@@ -87,7 +96,7 @@ class OpenAICompatProvider:
         timer.start_read(t.first_byte)
         try:
             resp = await self._session.post(url, data=data, headers=headers,
-                                            timeout=self._timeout)
+                                            timeout=self._timeout, allow_redirects=False)
         except asyncio.CancelledError:
             if timer.timed_out():
                 raise UpstreamError(f"{self.name}: no response within {t.first_byte:g}s",
@@ -103,6 +112,11 @@ class OpenAICompatProvider:
             raise UpstreamError(f"{self.name}: {type(exc).__name__}", kind="connect",
                                 status=502) from None
         timer.end_read()
+        if 300 <= resp.status < 400:  # never followed: it would re-send the body and headers
+            resp.release()
+            raise UpstreamError(f"{self.name}: the upstream answered {resp.status} (a redirect); "
+                                "redirects are not followed: fix the provider's base URL",
+                                kind="protocol", status=502)
         if resp.status != 200:
             timer.start_read(t.idle)
             try:
@@ -123,7 +137,7 @@ class OpenAICompatProvider:
         t = self.config.timeouts
         timer.start_read(t.idle)
         try:
-            raw = await resp.read()
+            raw = self._scrub(await resp.read())
         except asyncio.CancelledError:
             if timer.timed_out():
                 raise UpstreamError(f"{self.name}: response body stalled", kind="timeout",
@@ -193,7 +207,7 @@ class OpenAICompatProvider:
                                         kind="cut") from None
                 timer.end_read()
                 for payload in decoder.feed(data) if data else decoder.close():
-                    yield payload
+                    yield self._scrub(payload) if self._secrets else payload
                 if not data:
                     return
         finally:

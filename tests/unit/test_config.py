@@ -40,7 +40,7 @@ models:
     output_price: 3
     routes: [{provider: up, upstream_model: real, priority: 5, weight: 2}]
 """)
-    s = load_settings(path, env={"UP_KEY": "secret"})
+    s = load_settings(path, env={"UP_KEY": "secret", "SMARTOKEN_PRIVATE_UPSTREAMS": "127.0.0.1"})
     spec = s.catalog.models["my-model"]
     assert spec.price.input == 1_500_000 and spec.price.output == 3_000_000
     assert s.providers["up"].api_key == "secret"
