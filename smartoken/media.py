@@ -5,8 +5,9 @@ dearest documented formula of the families we route to, bounded by its bytes whe
 measured, or refused with a 400 before anything is reserved:
 
 * ``image_url``: a data URL's pixel size is read from its header (PNG, GIF, JPEG, WebP) and
-  sized as the larger of Qwen-VL's patch grid (one token per 28x28 pixels, 4 to 16,384 tokens,
-  plus 2) and OpenAI's high-detail tiles (85 + 170 per 512-pixel tile). An image the gateway
+  sized as the largest of Qwen-VL's patch grid (one token per 28x28 pixels, 4 to 16,384 tokens,
+  plus 2), OpenAI's high-detail tiles (85 + 170 per 512-pixel tile) and Anthropic's area rule
+  (width x height / 750, at most 1,600). An image the gateway
   cannot measure (an http URL, an unknown format) is reserved at the grid's maximum, 16,386.
 * ``input_audio``: WAV's duration comes from its header; any other format is bounded by its
   bytes at 6 kbit/s (the lowest bit rate of common speech codecs). A second is sized at 32
@@ -31,6 +32,7 @@ from smartoken.errors import InvalidRequest
 GRID = 28  # pixels per Qwen-VL token side
 GRID_MIN, GRID_MAX, GRID_EXTRA = 4, 16_384, 2
 IMAGE_UNKNOWN = GRID_MAX + GRID_EXTRA
+AREA_MAX = 1_600
 AUDIO_TOKENS_PER_S = 32
 AUDIO_MIN_BYTES_PER_S = 750  # 6 kbit/s
 HEADER_CHARS = 256 * 1024  # base64 characters read to find an image's size
@@ -56,6 +58,12 @@ def tile_tokens(width: int, height: int) -> int:
     if min(w, h) > 768:
         w, h = w * 768 / min(w, h), h * 768 / min(w, h)
     return 85 + 170 * -(-int(w) // 512) * -(-int(h) // 512)
+
+
+def area_tokens(width: int, height: int) -> int:
+    """Anthropic's rule: width x height / 750, the image first scaled to about 1.15 megapixels
+    (at most about 1,600 tokens)."""
+    return min(-(-width * height // 750), AREA_MAX)
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -135,7 +143,7 @@ def image_tokens(part: dict[str, Any], where: str) -> int:
     size = image_size(_b64_prefix(data[1], HEADER_CHARS))
     if size is None or not all(size):
         return IMAGE_UNKNOWN
-    return max(grid_tokens(*size), tile_tokens(*size))
+    return max(grid_tokens(*size), tile_tokens(*size), area_tokens(*size))
 
 
 def wav_byte_rate(head: bytes) -> int | None:

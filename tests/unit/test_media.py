@@ -54,7 +54,8 @@ def test_audio_is_never_sized_below_the_vendor_bill(nbytes: int, rate: int) -> N
 
 
 def test_known_sizes_and_unmeasurable_images() -> None:
-    assert media.part_tokens(_image(_png(1024, 1024)), "p") == 37 * 37 + 2  # grid > 765 tiles
+    assert media.part_tokens(_image(_png(1024, 1024)), "p") == 1399  # Anthropic's 1024²/750
+    assert media.part_tokens(_image(_png(4000, 4000)), "p") == 16_386  # the grid's maximum
     assert media.part_tokens(_image(_png(10, 10)), "p") == max(4 + 2, 85 + 170)
     assert media.part_tokens(_image("https://example.com/a.png"), "p") == 16_386
     assert media.part_tokens(_image("data:image/png;base64,!!!!"), "p") == 16_386
