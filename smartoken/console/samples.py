@@ -100,6 +100,44 @@ def codex(r: SampleRequest) -> str:
             "wire_api = \"responses\"\n")
 
 
+def _root(base_url: str) -> str:
+    """The gateway's root: Anthropic's clients add ``/v1/messages`` themselves."""
+    return base_url.removesuffix("/v1")
+
+
+def anthropic_python(r: SampleRequest) -> str:
+    """The same request through the ``anthropic`` SDK (``POST /v1/messages``)."""
+    msgs = [m for m in r.all_messages() if m["role"] != "system"]
+    system = "\n".join(m["content"] for m in r.all_messages() if m["role"] == "system")
+    lines = "".join(f"        {json.dumps(m, ensure_ascii=False)},\n" for m in msgs)
+    opts = f"    system={json.dumps(system, ensure_ascii=False)},\n" if system else ""
+    if r.temperature is not None:
+        opts += f"    temperature={_py(r.temperature)},\n"
+    head = ("import os\n\nimport anthropic\n\n"
+            "client = anthropic.Anthropic(\n"
+            "    api_key=os.environ[\"SMARTOKEN_API_KEY\"],\n"
+            f"    base_url=\"{_root(r.base_url)}\",\n)\n\n")
+    args = (f"    model=\"{r.model}\",\n    max_tokens={r.max_tokens or 1024},\n"
+            f"    messages=[\n{lines}    ],\n{opts}")
+    if r.stream:
+        return head + ("with client.messages.stream(\n" + args + ") as stream:\n"
+                       "    for text in stream.text_stream:\n"
+                       "        print(text, end=\"\", flush=True)\n")
+    return head + ("message = client.messages.create(\n" + args + ")\n"
+                   "print(message.content[0].text)\n")
+
+
+def claude_code(r: SampleRequest) -> str:
+    """Claude Code on this gateway (it speaks Anthropic's Messages API)."""
+    return ("# npm install -g @anthropic-ai/claude-code\n"
+            f"export ANTHROPIC_BASE_URL={json.dumps(_root(r.base_url))}\n"
+            "export ANTHROPIC_AUTH_TOKEN=\"$SMARTOKEN_API_KEY\"   # a SmarToken key (sk-st-…)\n"
+            f"export ANTHROPIC_MODEL={json.dumps(r.model)}\n"
+            f"export ANTHROPIC_DEFAULT_HAIKU_MODEL={json.dumps(r.model)}\n"
+            "claude   # or: claude -p \"Explain this repository\"\n")
+
+
 def all_samples(r: SampleRequest) -> dict[str, str]:
     return {"curl": curl(r), "python": python(r), "typescript": typescript(r),
+            "anthropic": anthropic_python(r), "claude_code": claude_code(r),
             "codex": codex(r)}

@@ -149,6 +149,12 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
     modal.locator(".tab[data-tab=typescript]").click()
     assert f'baseURL: "{gw.base_url}/v1"' in modal.locator("pre[data-pane=typescript]") \
         .inner_text()
+    modal.locator(".tab[data-tab=anthropic]").click()
+    anthropic_sample = modal.locator("pre[data-pane=anthropic]").inner_text()
+    assert f'base_url="{gw.base_url}"' in anthropic_sample and "Write a haiku" in anthropic_sample
+    modal.locator(".tab[data-tab=claude_code]").click()
+    assert f'ANTHROPIC_BASE_URL="{gw.base_url}"' in modal.locator(
+        "pre[data-pane=claude_code]").inner_text()
     page.screenshot(path=str(shots / "console-playground-code.png"))
     page.click("#code-close")
     page.screenshot(path=str(shots / "console-playground.png"))
@@ -181,6 +187,9 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
     page.goto("/console/models/kimi-k2")
     expect(page.locator("#model-title")).to_have_text("kimi-k2")
     assert gw.base_url + "/v1" in page.locator("#model-samples pre[data-pane=curl]").inner_text()
+    page.locator("#model-samples .tab[data-tab=claude_code]").click()
+    assert 'ANTHROPIC_MODEL="kimi-k2"' in page.locator(
+        "#model-samples pre[data-pane=claude_code]").inner_text()
     page.screenshot(path=str(shots / "console-model-page.png"), full_page=True)
     assert not page.js_errors  # type: ignore[attr-defined]
     # Works offline: every asset came from the gateway itself (the charting library too).

@@ -4,6 +4,7 @@ translated to an OpenAI-dialect fake upstream or passed natively to an Anthropic
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -382,3 +383,30 @@ def test_fuzzed_bodies_over_http_never_get_a_5xx(gw: Gateway, fake: FakeUpstream
     run()
     http.close()
     assert statuses.get(200, 0) >= 20 and statuses.get(400, 0) >= 20, statuses
+
+
+def test_console_anthropic_sample_runs_against_the_gateway(gw: Gateway, fake: FakeUpstream) -> None:
+    """The console's Anthropic SDK sample (model pages, playground View code) works as shown."""
+    import subprocess
+    import sys
+
+    from smartoken.console.samples import SampleRequest, all_samples
+
+    fake.set(content="Sample answer here", chunks=3)
+    key = gw.key(credit="1")
+    for stream in (True, False):
+        samples = all_samples(SampleRequest(gw.base_url + "/v1", "kimi-k2", system="Be brief",
+                                            max_tokens=64, stream=stream))
+        out = subprocess.run([sys.executable, "-c", samples["anthropic"]], capture_output=True,
+                             text=True, timeout=60, env={**os.environ, "SMARTOKEN_API_KEY": key})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "Sample answer here"
+        sent = fake.requests[-1]
+        assert sent["max_tokens"] == 64 and sent["messages"][0] == {"role": "system",
+                                                                   "content": "Be brief"}
+    shell = samples["claude_code"]
+    assert f'ANTHROPIC_BASE_URL="{gw.base_url}"' in shell
+    assert 'ANTHROPIC_AUTH_TOKEN="$SMARTOKEN_API_KEY"' in shell
+    assert 'ANTHROPIC_MODEL="kimi-k2"' in shell
+    [rec, _] = gw.wait_usage(2)
+    assert rec["protocol"] == "messages"

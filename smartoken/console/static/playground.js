@@ -219,7 +219,7 @@
       body: JSON.stringify(body)
     }).then(function (r) { return r.json(); }).then(function (s) {
       if (s.error) { showError(s.error.message); return; }
-      ["curl", "python", "typescript", "codex"].forEach(function (lang) {
+      ["curl", "python", "typescript", "anthropic", "claude_code", "codex"].forEach(function (lang) {
         modal.querySelector('pre[data-pane="' + lang + '"] code').textContent = s[lang];
       });
       modal.classList.remove("hidden");
