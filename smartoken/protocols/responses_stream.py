@@ -87,6 +87,18 @@ class ResponsesEvents:
 
     # -------------------------------------------------------------- items
 
+    def _text_delta(self, content: str) -> bytes:
+        """``response.output_text.delta``, framed by hand: the hot path of a streamed answer
+        (the same bytes ``_event`` would write)."""
+        assert self.open is not None
+        seq = self.seq
+        self.seq += 1
+        return (b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta"'
+                b',"sequence_number":' + str(seq).encode() + b',"item_id":'
+                + orjson.dumps(self.open["id"]) + b',"output_index":'
+                + str(len(self.output)).encode() + b',"content_index":0,"delta":'
+                + orjson.dumps(content) + b',"logprobs":[]}\n\n')
+
     def _where(self) -> JSON:
         assert self.open is not None
         return {"item_id": self.open["id"], "output_index": len(self.output)}
@@ -159,8 +171,7 @@ class ResponsesEvents:
                 out += self._open({"type": "message", "id": new_id("msg"),
                                    "status": "in_progress", "role": "assistant", "content": []})
             self.text.append(content)
-            out += self._event("response.output_text.delta", {
-                **self._where(), "content_index": 0, "delta": content, "logprobs": []})
+            out += self._text_delta(content)
         for call in delta.get("tool_calls") or ():
             if not isinstance(call, dict):
                 continue

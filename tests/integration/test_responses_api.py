@@ -10,6 +10,8 @@ import httpx
 import openai
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from smartoken.catalog.builtin import builtin_catalog
 from tests.fakes.upstream import FakeUpstream
@@ -275,3 +277,73 @@ def test_200_concurrent_responses_on_a_budget_for_50_never_overspend(
     assert sum(r["cost_micro"] for r in recs) == 50 * w  # the upstream's cost <= budget
     ledger = assert_ledger_balances(gw, aid)
     assert ledger["spent"] == 50 * w
+
+
+ITEMS = st.fixed_dictionaries({"type": st.sampled_from(
+    ["message", "function_call", "function_call_output", "reasoning", "web_search_call",
+     "custom_tool_call", "item_reference"])}, optional={
+    "role": st.sampled_from(["user", "assistant", "developer", "system", "tool", ""]),
+    "content": st.one_of(st.text(max_size=20), st.lists(st.fixed_dictionaries(
+        {"type": st.sampled_from(["input_text", "output_text", "input_image", "input_file",
+                                  "refusal", "x"])},
+        optional={"text": st.text(max_size=10), "image_url": st.text(max_size=10),
+                  "file_id": st.text(max_size=5)}), max_size=3), st.integers()),
+    "call_id": st.one_of(st.text(max_size=6), st.none(), st.integers()),
+    "name": st.one_of(st.text(max_size=6), st.none()),
+    "arguments": st.one_of(st.text(max_size=10), st.integers()),
+    "output": st.one_of(st.text(max_size=10), st.lists(st.integers(), max_size=2)),
+    "summary": st.lists(st.fixed_dictionaries({"type": st.just("summary_text"),
+                                               "text": st.text(max_size=5)}), max_size=2),
+    "encrypted_content": st.text(max_size=20)})
+RESPONSE_BODIES = st.fixed_dictionaries({"model": st.sampled_from(["kimi-k2", "nope", "", 3])},
+                                        optional={
+    "input": st.one_of(st.text(max_size=20), st.lists(ITEMS, max_size=4), st.integers()),
+    "instructions": st.one_of(st.text(max_size=10), st.integers()),
+    "stream": st.one_of(st.booleans(), st.text(max_size=2)),
+    "store": st.one_of(st.booleans(), st.integers()),
+    "max_output_tokens": st.one_of(st.integers(-5, 300), st.text(max_size=2)),
+    "temperature": st.one_of(st.floats(-1, 3), st.text(max_size=2)),
+    "tools": st.one_of(st.lists(st.fixed_dictionaries({"type": st.sampled_from(
+        ["function", "namespace", "custom", "web_search", "mcp", 7])}, optional={
+        "name": st.one_of(st.text(max_size=8), st.none()),
+        "tools": st.lists(st.fixed_dictionaries({"type": st.just("function"),
+                                                 "name": st.text(max_size=5)}), max_size=2),
+        "parameters": st.one_of(st.just({"type": "object"}), st.integers())}), max_size=3),
+        st.text(max_size=3)),
+    "tool_choice": st.one_of(st.sampled_from(["auto", "none", "required", "x"]),
+                             st.fixed_dictionaries({"type": st.just("function"),
+                                                    "name": st.text(max_size=5)})),
+    "text": st.one_of(st.fixed_dictionaries({"format": st.fixed_dictionaries({
+        "type": st.sampled_from(["text", "json_schema", "json_object", "yaml"])},
+        optional={"schema": st.one_of(st.just({"type": "object"}), st.integers()),
+                  "name": st.text(max_size=5)})}), st.integers()),
+    "reasoning": st.one_of(st.fixed_dictionaries({}, optional={
+        "effort": st.sampled_from(["none", "low", "high", "bogus"]),
+        "summary": st.sampled_from(["auto", None])}), st.text(max_size=2)),
+    "previous_response_id": st.one_of(st.text(max_size=8), st.integers()),
+    "include": st.one_of(st.lists(st.text(max_size=30), max_size=2), st.text(max_size=3))})
+
+
+def test_fuzzed_responses_requests_never_5xx_and_bill_only_answers(
+        gw: Gateway, fake: FakeUpstream) -> None:
+    fake.set(content="fine", usage={"prompt_tokens": 5, "completion_tokens": 1})
+    key = gw.key(credit="100")
+    http = httpx.Client(base_url=gw.base_url, timeout=30,
+                        headers={"Authorization": f"Bearer {key}"})
+    answered = [0]
+
+    @settings(max_examples=120, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(body=RESPONSE_BODIES)
+    def run(body: dict[str, Any]) -> None:
+        r = http.post("/v1/responses", json=body)
+        assert r.status_code < 500, (body, r.text[:300])
+        if r.status_code == 200:
+            answered[0] += 1
+        else:
+            assert r.json()["error"]["message"]
+
+    run()
+    http.close()
+    assert answered[0] > 0
+    assert len(gw.wait_usage(answered[0])) == answered[0]  # one record per answered request

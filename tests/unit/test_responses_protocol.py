@@ -232,3 +232,16 @@ def test_parser_refuses_only_with_invalid_request(body: dict[str, Any]) -> None:
         return
     orjson.dumps(req.chat)  # the canonical body is plain JSON
     assert req.chat["messages"]
+
+
+def test_hand_framed_text_delta_equals_the_generic_event() -> None:
+    req = rp.parse({"model": "m", "input": "x", "stream": True})
+    a, b = ResponsesEvents(req, "r", 1), ResponsesEvents(req, "r", 1)
+    a.chunk(_chunk({"content": "x"}))
+    b.chunk(_chunk({"content": "x"}))
+    assert a.open is not None and b.open is not None
+    a.open["id"] = b.open["id"]
+    text = 'q"uo\u2028te\n中'
+    generic = b._event("response.output_text.delta", {**b._where(), "content_index": 0,
+                                                       "delta": text, "logprobs": []})
+    assert a._text_delta(text) == generic
