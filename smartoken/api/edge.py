@@ -85,13 +85,9 @@ class EdgeGuard:
         client = (scope.get("client") or ("unknown", 0))[0]
         state = getattr(getattr(self.app, "state", None), "smartoken", None)
         shared = getattr(state, "auth_failures", None)  # in Redis, when configured
-        try:
-            wait = 0.0 if scope.get("path") in PROBES else (
-                await shared.blocked_for(client) if shared is not None
-                else self.failures.blocked_for(client))
-        except GatewayError as err:  # Redis unreachable and the policy is to fail closed
-            await self._refuse(scope, send, err)
-            return
+        wait = 0.0 if scope.get("path") in PROBES else (
+            await shared.blocked_for(client) if shared is not None
+            else self.failures.blocked_for(client))
         if wait > 0:
             await self._refuse(scope, send, RateLimited(
                 "Too many failed authentications from this address; try again later.",

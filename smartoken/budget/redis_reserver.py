@@ -46,7 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smartoken.auth.keys import KeyContext
 from smartoken.budget import redis_scripts as lua
-from smartoken.budget.reserver import MemoryReserver, Reservation
+from smartoken.budget.fallback import ShareReserver
+from smartoken.budget.reserver import Reservation
 from smartoken.budget.shared import SharedReserver
 from smartoken.budget.windows import Windows
 from smartoken.cluster.options import ClusterOptions
@@ -97,8 +98,15 @@ class RedisReserver(SharedReserver):
         self._unapplied: list[tuple[int, int, str, list[Any]]] = []  # batches for AFTER_BATCH
         self._batch_seq = 0
         self._apply_lock = asyncio.Lock()
-        self._fallback = MemoryReserver(engine, windows) if options.fail_open else None
-        self._fallback_ids: set[str] = set()
+        # Fail-open: the share counters of the current outage, and of each reservation made
+        # on them (an older outage's counters live on until their reservations settle).
+        self._fallback: ShareReserver | None = None
+        self._fallback_of: dict[str, ShareReserver] = {}
+        self._replicas = 1  # replicas heartbeating in Redis, as last seen
+        # What the shared counters said at the last heartbeat, for the keys served here.
+        self._touched: dict[tuple[int, int, str, str], float] = {}
+        self._known_available: dict[int, int] = {}
+        self._known_used: dict[tuple[int, str], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.redis_ok = True
 
@@ -141,7 +149,7 @@ class RedisReserver(SharedReserver):
                 from None
         except REDIS_ERRORS as exc:
             self.redis_ok = False
-            if self._fallback is None:
+            if not self._opt.fail_open:
                 log.warning("redis unreachable, refusing budgeted request: %s", exc)
                 raise BudgetStoreUnavailable(
                     "The shared budget store (Redis) is unreachable, so this request's budget "
@@ -149,7 +157,7 @@ class RedisReserver(SharedReserver):
             return await self._reserve_locally(key, amount, rid)
         self.redis_ok = True
         if verdict == "warming":
-            if self._fallback is not None:
+            if self._opt.fail_open:  # the outage goes on until the counters are warm
                 return await self._reserve_locally(key, amount, rid)
             raise BudgetStoreUnavailable(
                 "Redis lost its data and the budget counters are being rebuilt from the ledger "
@@ -167,6 +175,8 @@ class RedisReserver(SharedReserver):
                 f"The key's {verdict} budget of ${format_usd(limit or 0)} would be exceeded: "
                 f"${format_usd(int(value))} is spent or reserved in {window} and this request "
                 f"may cost up to ${format_usd(amount)}.", param=f"{verdict}_budget")
+        self._fallback = None  # Redis answers: the outage is over, shared counters from now
+        self._touched[(key.key_id, key.account_id, day, month)] = time.monotonic()
         res = Reservation(key.key_id, key.account_id, amount, day, month, ts, id=rid)
         self._live[rid] = res
         self.in_flight += 1
@@ -184,10 +194,14 @@ class RedisReserver(SharedReserver):
         raise AssertionError("unreachable")
 
     async def _reserve_locally(self, key: KeyContext, amount: int, rid: str) -> Reservation:
-        """Fail-open policy: per-process counters loaded from the ledger."""
-        assert self._fallback is not None
+        """Fail-open policy: this replica's share of what the ledger says is left."""
+        if self._fallback is None:
+            self._fallback = ShareReserver(self._engine, self.windows, self._replicas,
+                                           self._known_available, self._known_used)
+            log.warning("redis unreachable: serving on this replica's share (1/%d) of each "
+                        "budget and wallet until it answers", self._replicas)
         res = await self._fallback.reserve(key, amount, rid)
-        self._fallback_ids.add(rid)
+        self._fallback_of[rid] = self._fallback
         self.in_flight += 1
         return res
 
@@ -229,11 +243,10 @@ class RedisReserver(SharedReserver):
         stays held (and heartbeated) until its ledger batch has committed."""
         if res.done:
             return 0
-        if res.id in self._fallback_ids:  # reserved while Redis was down (fail-open)
-            self._fallback_ids.discard(res.id)
+        share = self._fallback_of.pop(res.id, None)
+        if share is not None:  # reserved while Redis was down (fail-open)
             self.in_flight -= 1
-            assert self._fallback is not None
-            return self._fallback.settle(res, actual)
+            return share.settle(res, actual)
         res.done = True
         self.in_flight -= 1
         if actual:
@@ -381,6 +394,8 @@ class RedisReserver(SharedReserver):
     async def start(self) -> None:
         with contextlib.suppress(*REDIS_ERRORS):
             await self._redis.set(f"{self._p}epoch", 0, nx=True)
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._count_replicas(time.time())
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._heartbeat(), name="reservations"),
                        loop.create_task(self._credits(), name="credits")]
@@ -405,6 +420,8 @@ class RedisReserver(SharedReserver):
                     log.warning("re-registered %d reservations Redis had lost", restored)
                 await self._sweep(keys=[f"{self._p}res", f"{self._p}resd"],
                                   args=[now, self._p])
+                await self._count_replicas(now)
+                await self._read_known()
                 await self._apply_batches()
                 fixed = await self._reconcile(
                     keys=[f"{self._p}resd", f"{self._p}sums", f"{self._p}reconcile"],
@@ -416,6 +433,40 @@ class RedisReserver(SharedReserver):
                 self.redis_ok = False
             except Exception:
                 log.warning("reservation heartbeat failed", exc_info=True)
+
+    async def _count_replicas(self, now: float) -> None:
+        """Register this replica and count the live ones (the fail-open share is 1/N)."""
+        ttl = self._opt.reservation_ttl
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(f"{self._p}replicas", {self._origin: now})
+            pipe.zremrangebyscore(f"{self._p}replicas", "-inf", now - ttl)
+            pipe.zcard(f"{self._p}replicas")
+            self._replicas = max(1, int((await pipe.execute())[2]))
+
+    async def _read_known(self) -> None:
+        """Remember what the shared counters say for the keys served here in the last 10
+        minutes: the fail-open share starts from it."""
+        cutoff = time.monotonic() - 600
+        self._touched = {t: at for t, at in self._touched.items() if at > cutoff}
+        p, touched = self._p, list(self._touched)
+        if not touched:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key_id, account_id, day, month in touched:
+                pipe.hget(f"{p}ab:{account_id}", "bal")
+                pipe.get(f"{p}ar:{account_id}")
+                for window in (day, month):
+                    pipe.hget(f"{p}ks:{key_id}:{window}", "spent")
+                    pipe.get(f"{p}kr:{key_id}:{window}")
+            out = await pipe.execute()
+        self._known_available, self._known_used = {}, {}
+        for i, (key_id, account_id, day, month) in enumerate(touched):
+            bal, held, sd, rd, sm, rm = out[6 * i:6 * i + 6]
+            if bal is not None:
+                self._known_available[account_id] = int(bal) - int(held or 0)
+            for window, spent, reserved in ((day, sd, rd), (month, sm, rm)):
+                if spent is not None:
+                    self._known_used[(key_id, window)] = int(spent) + int(reserved or 0)
 
     async def _credits(self) -> None:
         """Credits and adjustments written to the ledger by anyone (CLI, admin API) drop the

@@ -6,8 +6,11 @@ each.
 
 Each shared limiter wraps the per-process one (budget/ratelimit.py, api/edge.py,
 console/throttle.py) with the same semantics, and uses it alone when there is no Redis. While
-Redis is unreachable the budgets' policy applies (``SMARTOKEN_REDIS_DOWN``): ``closed`` refuses
-with 503 ``limit_store_unavailable``, ``open`` counts in this process meanwhile.
+Redis is unreachable, rpm/tpm follow the budgets' policy (``SMARTOKEN_REDIS_DOWN``): ``closed``
+refuses a rate-limited key's requests with 503 ``limit_store_unavailable``, ``open`` counts in
+this process meanwhile. The two brakes on guessing (failed authentications per address, failed
+sign-ins) always count in this process while Redis is down: they are checked before anything
+else, and refusing then would turn a Redis outage into an outage of every route.
 
 Keys (prefix P): ``P:rl:r:<key id>`` / ``P:rl:t:<key id>`` hashes {level, at} (request and
 token buckets, expiring after two idle minutes); ``P:af:<address>`` failed-authentication count
@@ -225,8 +228,7 @@ class SharedAuthFailures(_Shared):
         try:
             return float(await self._blocked(keys=[f"{self.prefix}af:{client}"],
                                              args=[self.local.limit]))
-        except REDIS_ERRORS as exc:
-            self._down(exc)
+        except REDIS_ERRORS:
             return self.local.blocked_for(client)
 
     async def failed(self, client: str) -> None:
@@ -260,8 +262,7 @@ class SharedLoginThrottle(_Shared):
         try:
             wait = float(await self._wait(keys=self._keys(name, address),
                                           args=[t.window, t.per_name, t.per_address]))
-        except REDIS_ERRORS as exc:
-            self._down(exc)
+        except REDIS_ERRORS:
             return self.local.retry_after(name, address)
         return wait if wait > 0 else None
 
