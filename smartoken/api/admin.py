@@ -69,8 +69,16 @@ async def update_account(request: Request) -> JSONResponse:
     state = app_state(request)
     account_id = _id(request, "account_id")
     await common.account_or_404(state, account_id)
-    data = await common.read_json(request, {"role"}, {"role"})
-    await money_repo.set_role(state.engine, account_id, inp.role(data))
+    data = await common.read_json(request, {"role", "disabled"})
+    if not data:
+        raise InvalidRequest("Send 'role' and/or 'disabled'.", code="missing_field")
+    if "disabled" in data and not isinstance(data["disabled"], bool):
+        raise InvalidRequest("'disabled' must be true or false.", param="disabled",
+                             code="invalid_type")
+    if "role" in data:
+        await money_repo.set_role(state.engine, account_id, inp.role(data))
+    if "disabled" in data:
+        await money_repo.set_disabled(state.engine, account_id, data["disabled"])
     state.keys.clear()
     row = await common.account_or_404(state, account_id)
     return JSONResponse(await admin_views.account_view(state, row))

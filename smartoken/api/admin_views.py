@@ -47,6 +47,7 @@ async def wallet_view(state: AppState, account_id: int, recorded: int) -> dict[s
 async def account_view(state: AppState, row: dict[str, Any]) -> dict[str, Any]:
     return {"object": "account", "id": row["id"], "name": row["name"], "role": row["role"],
             "created_at": iso(row["created_at"]),
+            "disabled": row.get("disabled_at") is not None,
             "wallet": await wallet_view(state, int(row["id"]), int(row["balance_micro"]))}
 
 

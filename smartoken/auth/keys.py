@@ -54,6 +54,7 @@ class KeyContext:
     expires_at: float | None
     revoked: bool
     admin: bool = False  # created as an admin key
+    account_disabled: bool = False  # the account was disabled by an admin
 
     @property
     def restricted(self) -> bool:
@@ -94,6 +95,7 @@ def context_from_row(row: dict[str, Any]) -> KeyContext:
         expires_at=_epoch(row["expires_at"]),
         revoked=row["revoked_at"] is not None,
         admin=bool(row.get("admin", False)),
+        account_disabled=row.get("account_disabled_at") is not None,
     )
 
 
@@ -135,6 +137,9 @@ class KeyCache:
             self._hits[digest] = (ctx, now)
         if ctx.revoked:
             raise AuthenticationFailed("This API key has been revoked.", code="key_revoked")
+        if ctx.account_disabled:
+            raise AuthenticationFailed("This key's account is disabled.",
+                                       code="account_disabled")
         if ctx.expires_at is not None and time.time() >= ctx.expires_at:
             raise AuthenticationFailed("This API key has expired.", code="key_expired")
         return ctx

@@ -9,7 +9,16 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from smartoken.console import admin, admin_providers, keys, models, pages, playground, signin
+from smartoken.console import (
+    admin,
+    admin_account,
+    admin_providers,
+    keys,
+    models,
+    pages,
+    playground,
+    signin,
+)
 from smartoken.console.http import endpoint
 
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +47,16 @@ def console_routes() -> list[BaseRoute]:
         Route("/admin/accounts", endpoint(admin.accounts_get, admin=True), methods=["GET"]),
         Route("/admin/accounts", endpoint(admin.create_account, admin=True), methods=["POST"]),
         Route("/admin/credit", endpoint(admin.credit, admin=True), methods=["POST"]),
+        Route("/admin/accounts/{account_id:int}",
+              endpoint(admin_account.account_get, admin=True), methods=["GET"]),
+        Route("/admin/accounts/{account_id:int}/role",
+              endpoint(admin_account.set_role, admin=True), methods=["POST"]),
+        Route("/admin/accounts/{account_id:int}/disable",
+              endpoint(admin_account.set_disabled, admin=True), methods=["POST"]),
+        Route("/admin/accounts/{account_id:int}/password",
+              endpoint(admin_account.reset_password, admin=True), methods=["POST"]),
+        Route("/admin/accounts/{account_id:int}/keys/{key_id:int}",
+              endpoint(admin_account.edit_key, admin=True), methods=["POST"]),
         Route("/admin/providers", endpoint(admin_providers.providers_page, admin=True),
               methods=["GET"]),
         Route("/admin/providers", endpoint(admin_providers.save_provider, admin=True),

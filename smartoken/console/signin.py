@@ -62,7 +62,8 @@ async def login(request: Request) -> Response:
     account = await repo.get_account(engine, name=name) if name else None
     stored = account["password_hash"] if account else None
     ok = await asyncio.to_thread(verify_password, password, stored or DUMMY_HASH)
-    ok = ok and stored is not None
+    ok = ok and stored is not None and account is not None and \
+        account.get("disabled_at") is None
     if not ok or account is None:
         await console.throttle.failed(name, address)
         return _login_page(request, 401, "Wrong account name or password.", name)

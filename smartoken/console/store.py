@@ -65,7 +65,7 @@ async def session_account(engine: AsyncEngine, sid: str) -> dict[str, Any] | Non
             select(console_sessions.c.csrf, console_sessions.c.expires_at,
                    accounts.c.id, accounts.c.name, accounts.c.role)
             .join(accounts, accounts.c.id == console_sessions.c.account_id)
-            .where(console_sessions.c.id == sid)
+            .where(console_sessions.c.id == sid, accounts.c.disabled_at.is_(None))
         )).mappings().first()
     return dict(row) if row else None
 

@@ -22,6 +22,16 @@ async def ledger_sum(engine: AsyncEngine, account_id: int) -> tuple[int, int]:
     return int(total or 0), int(balance or 0)
 
 
+async def set_disabled(engine: AsyncEngine, account_id: int, disabled: bool) -> None:
+    """Disable (its keys and console sessions stop working) or enable an account."""
+    async with engine.begin() as conn:
+        await conn.execute(update(accounts).where(accounts.c.id == account_id)
+                           .values(disabled_at=now() if disabled else None))
+        # Touch the account's keys so that every process drops its cached key contexts.
+        await conn.execute(update(api_keys).where(api_keys.c.account_id == account_id)
+                           .values(updated_at=now()))
+
+
 async def set_role(engine: AsyncEngine, account_id: int, role: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(update(accounts).where(accounts.c.id == account_id)

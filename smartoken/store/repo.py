@@ -56,7 +56,7 @@ async def list_accounts(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         rows = (await conn.execute(
             select(accounts.c.id, accounts.c.name, accounts.c.role, accounts.c.created_at,
-                   wallets.c.balance_micro)
+                   accounts.c.disabled_at, wallets.c.balance_micro)
             .join(wallets, wallets.c.account_id == accounts.c.id).order_by(accounts.c.id)
         )).mappings().all()
     return [dict(r) for r in rows]
@@ -195,7 +195,8 @@ async def insert_key(
 async def key_by_hash(engine: AsyncEngine, secret_hash: str) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(
-            select(*KEY_COLUMNS, accounts.c.role, accounts.c.name.label("account_name"))
+            select(*KEY_COLUMNS, accounts.c.role, accounts.c.name.label("account_name"),
+                   accounts.c.disabled_at.label("account_disabled_at"))
             .join(accounts, accounts.c.id == api_keys.c.account_id)
             .where(api_keys.c.secret_hash == secret_hash)
         )).mappings().first()

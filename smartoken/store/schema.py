@@ -28,6 +28,8 @@ accounts = Table(
     Column("role", String(16), nullable=False, default="user"),
     Column("password_hash", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Disabled by an admin (migration 0021): its keys and console sessions stop working.
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
 )
 
 wallets = Table(

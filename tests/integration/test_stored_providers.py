@@ -175,3 +175,20 @@ def test_run_time_changes_are_audited(make_fake: Any, make_inproc: Any) -> None:
     r = httpx.get(gw.base_url + "/admin/audit", headers={"authorization": f"Bearer {user}"})
     assert r.status_code == 403
     assert admin(gw, "GET", "/admin/audit?target=a%00b").status_code == 400
+
+
+def test_admin_api_disables_and_enables_an_account(make_inproc: Any) -> None:
+    gw = make_inproc(None, env={"SMARTOKEN_MASTER_KEY": MASTER})
+    aid = gw.account("erin", credit="1")
+    secret = gw.key("erin")
+    client = gw.client(secret, max_retries=0)
+    r = admin(gw, "PATCH", f"/admin/accounts/{aid}", json={"disabled": True})
+    assert r.status_code == 200 and r.json()["disabled"] is True and r.json()["role"] == "user"
+    with pytest.raises(openai.AuthenticationError):
+        client.models.list()
+    assert admin(gw, "PATCH", f"/admin/accounts/{aid}", json={"disabled": "yes"}
+                 ).status_code == 400
+    assert admin(gw, "PATCH", f"/admin/accounts/{aid}", json={}).status_code == 400
+    r = admin(gw, "PATCH", f"/admin/accounts/{aid}", json={"disabled": False, "role": "admin"})
+    assert r.json()["disabled"] is False and r.json()["role"] == "admin"
+    assert client.models.list().data

@@ -49,6 +49,7 @@ WALLET = _obj(["object", "account_id", "balance", "reserved", "available", "curr
 ACCOUNT = _obj(["object", "id", "name", "role", "created_at", "wallet"], {
     "object": {"const": "account"}, "id": ID, "name": {"type": "string"},
     "role": {"enum": ["user", "admin"]}, "created_at": TIME, "wallet": ref("Wallet"),
+    "disabled": {"type": "boolean"},
     "key_id": ID | {"description": "The calling key (GET /account only)"}})
 KEY_INPUT: JSON = {
     "name": {"type": ["string", "null"], "maxLength": 100},
@@ -114,7 +115,9 @@ ADMIN_SCHEMAS: JSON = {
         "password": {"type": ["string", "null"], "minLength": 8, "maxLength": 200,
                      "writeOnly": True, "description": "For the console sign-in"},
         "credit": _nullable(USD_IN) | {"description": "Opening credit"}}, closed=True),
-    "AccountPatch": _obj(["role"], {"role": {"enum": ["user", "admin"]}}, closed=True),
+    "AccountPatch": _obj([], {"role": {"enum": ["user", "admin"]}, "disabled": {
+        "type": "boolean", "description": "A disabled account's keys answer 401 "
+        "account_disabled and its console sessions end"}}, closed=True),
     "Transaction": TRANSACTION,
     "TransactionPosted": {"allOf": [ref("Transaction"), _obj(["wallet"], {
         "wallet": ref("Wallet")})]},
