@@ -11,7 +11,8 @@ Two shapes reach the gateway:
 ``prepare`` calls ``expand_files`` before counting tokens, so the expanded prompt is what is
 counted, context-checked, reserved, sent and billed. An unknown or foreign file id is a 404
 and a file with no text (purpose ``batch``) a 400, both before anything is reserved.
-Parts carrying inline ``file_data`` (base64) and no ``file_id`` are left to the upstream.
+Parts carrying inline ``file_data`` (base64) and no ``file_id`` are left alone here and refused
+when the prompt is sized (``smartoken/media.py``: their cost cannot be bounded).
 """
 
 from __future__ import annotations
