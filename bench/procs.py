@@ -128,6 +128,33 @@ class Fake:
         self._log.close()
 
 
+class FloorRelay:
+    """``python -m bench.floor``: the bare uvicorn + aiohttp relay in front of ``upstream``."""
+
+    def __init__(self, root: Path, log: Path, upstream: Fake, paced: Fake) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.floor", "--port", str(self.port), "--upstream",
+             upstream.base_url, "--paced", paced.base_url],
+            env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, stdout=self._log,
+            stderr=self._log)
+        try:
+            wait_http(self.base_url + "/", self.proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        stop(self.proc)
+        self._log.close()
+
+
 def gateway_config(fast: Fake, slow: Fake | None, paced: Fake | None = None) -> dict[str, Any]:
     timeouts = {"connect": 5, "first_byte": 60, "idle": 120, "total": 3600}
     providers = {"fast": {"base_url": fast.base_url, "api_key": "upstream-secret",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
@@ -71,10 +73,24 @@ def spread(runs: list[dict[str, Any]], scenarios: list[str], targets: list[str])
     return "\n".join("- " + p for p in parts)
 
 
-def checks(runs: list[dict[str, Any]], gateway: str, direct: str) -> list[tuple[str, bool]]:
-    """The targets of issue 2 against the medians."""
+def checks(runs: list[dict[str, Any]], gateway: str, direct: str,
+           floor: str = "floor") -> list[tuple[str, bool]]:
+    """The targets of issues 2 and 16 against the medians."""
     cells = medians(runs)
     out: list[tuple[str, bool]] = []
+    for scenario, absolute in (("non-stream c=1", 0.5), ("stream c=1", 0.8)):
+        g, f = cells.get((scenario, gateway)), cells.get((scenario, floor))
+        if g and f:
+            ratio = g["cpu_ms"] / f["cpu_ms"]
+            out.append((f"{scenario}: gateway CPU {g['cpu_ms']:.3f} ms = {ratio:.1f}x the bare "
+                        f"relay's {f['cpu_ms']:.3f} ms (issue 16: <= 1.5x and <= {absolute} ms)",
+                        ratio <= 1.5 and g["cpu_ms"] <= absolute))
+    for scenario in ("non-stream c=32", "stream c=32"):
+        g = cells.get((scenario, gateway))
+        if g:
+            out.append((f"{scenario}: gateway p99 {g['p99_ms']:.1f} ms = "
+                        f"{g['p99_ms'] / g['p50_ms']:.1f}x p50 (issue 16: <= 3x)",
+                        g["p99_ms"] <= 3 * g["p50_ms"]))
     g, d = cells.get(("non-stream c=1", gateway)), cells.get(("non-stream c=1", direct))
     if g and d:
         added = g["p50_ms"] - d["p50_ms"]
@@ -95,3 +111,39 @@ def streams_line(r: dict[str, Any]) -> str:
             f"{r['rss'] / MiB:.0f} MiB (idle {r['idle_rss'] / MiB:.0f} MiB, peak "
             f"{r['peak_rss'] / MiB:.0f} MiB; target < 1024 MiB); healthy afterwards: "
             f"{'yes' if r['healthy_after'] else 'NO'}")
+
+
+BEGIN, END = "<!-- bench.run --record: begin -->", "<!-- bench.run --record: end -->"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10, cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def section(runs: list[dict[str, Any]], scenarios: list[str], targets: list[str], args: Any,
+            verdicts: list[tuple[str, bool]], held: dict[str, Any] | None) -> str:
+    lines = [f"### Latest recorded run: {machine()}, commit {commit()}", "",
+             f"`python -m bench.run --record` (medians of {args.repeat} runs of "
+             f"{args.seconds:g} s; load average at the end "
+             f"{os.getloadavg()[0]:.1f}):", "", table(runs, scenarios, targets), ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {text}" for text, ok in verdicts]
+    if held:
+        lines += ["", streams_line(held)]
+    return "\n".join(lines)
+
+
+def record(path: Path, text: str) -> None:
+    """Put ``text`` between the markers in ``path`` (appended with them the first time)."""
+    doc = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in doc and END in doc:
+        head, rest = doc.split(BEGIN, 1)
+        doc = head + block + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(doc)

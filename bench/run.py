@@ -6,7 +6,12 @@ p50/p99 latency (wrk) and CPU time per request of the server under test (utime +
 interleaved and repeated; the table shows medians. Then it holds 5,000 streams from a slow
 upstream open through one gateway process and reports its RSS.
 
-Options: ``--compare LABEL=PATH`` adds a gateway running another checkout (before/after an
+Targets: *direct* (the fake upstream itself), *floor* (``bench/floor.py``: a bare uvicorn +
+aiohttp relay, no auth or accounting), *gateway* (this checkout), and optionally other
+checkouts and LiteLLM. To add one, start its process and append a ``Target`` in ``main``.
+
+Options: ``--record`` writes the table into bench/RESULTS.md (date, machine, commit);
+``--compare LABEL=PATH`` adds a gateway running another checkout (before/after an
 optimisation, same run); ``--litellm VENV`` adds LiteLLM's proxy from that virtualenv.
 """
 
@@ -27,6 +32,7 @@ from bench import procs, report, streams, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 PROMPT = [{"role": "user", "content": "Say something about foxes and dogs, briefly."}]
 
 
@@ -119,6 +125,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--litellm", type=Path, default=None, metavar="VENV",
                    help="also run LiteLLM's proxy from this virtualenv")
     p.add_argument("--only", default="", help="comma-separated scenario filter, e.g. 'c=1'")
+    p.add_argument("--record", action="store_true",
+                   help="write the table, with date, machine and commit, into bench/RESULTS.md")
     return p.parse_args(argv)
 
 
@@ -147,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         targets = [Target("direct", fast.base_url + "/chat/completions", fast.pid,
                           paced.base_url + "/chat/completions", model=procs.UPSTREAM_MODEL,
                           paced_model=procs.UPSTREAM_MODEL, paced_pid=paced.pid)]
+        floor = procs.FloorRelay(ROOT, tmp / "floor.log", fast, paced)
+        started.append(floor)
+        targets.append(Target("floor", floor.base_url + "/v1/chat/completions", floor.pid,
+                              floor.base_url + "/paced/v1/chat/completions",
+                              model=procs.UPSTREAM_MODEL, paced_model=procs.UPSTREAM_MODEL))
         gateways = [("gateway", ROOT)] + [
             (f"gateway@{label}", Path(path).resolve())
             for label, path in (c.split("=", 1) for c in args.compare)]
@@ -193,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + report.table(runs, names, labels))
         print(f"\nMedians of {args.repeat} runs of {args.seconds:g} s each; spread:")
         print(report.spread(runs, names, labels))
-        for text, ok in report.checks(runs, "gateway", "direct"):
+        for text, ok in report.checks(runs, "gateway", "direct", "floor"):
             print(f"{'PASS' if ok else 'FAIL'}: {text}")
         held = None
         if args.streams and main_gw is not None:
@@ -201,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             assert gw.proc is not None
             held = streams.hold(gw.base_url, key, gw.proc.pid, args.streams)
             print("\n" + report.streams_line(held))
+        if args.record:
+            report.record(RESULTS_MD, report.section(
+                runs, names, labels, args, report.checks(runs, "gateway", "direct", "floor"),
+                held))
+            print(f"\nrecorded in {RESULTS_MD}")
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
         out.write_text(json.dumps({"machine": report.machine(), "args": vars(args) | {
