@@ -38,7 +38,7 @@ from smartoken.ledger import journal
 from smartoken.ledger.journal import Journal
 from smartoken.ledger.records import ROW_FIELDS, UsageRecord
 from smartoken.ledger.sanitise import LIMITS, clean, sanitise
-from smartoken.store.bulk import BulkInsert
+from smartoken.store.bulk import SLICE, BulkInsert
 from smartoken.store.repo import now
 from smartoken.store.schema import (
     ledger_dead_letters,
@@ -273,8 +273,13 @@ class LedgerWriter:
         if self._hooks is not None:
             await self._hooks.before_write(batch)
         versions: dict[int, int] = {}
+        rows = []
+        for start in range(0, len(batch), SLICE):  # ~1.5 µs a record: yield between slices
+            if start:
+                await asyncio.sleep(0)
+            rows.extend(_usage_values(r) for r in batch[start:start + SLICE])
         async with self._engine.begin() as conn:
-            await USAGE_ROWS.run(conn, [_usage_values(r) for r in batch])
+            await USAGE_ROWS.run(conn, rows)
             if debits:
                 await DEBIT_ROWS.run(conn, debits)
                 for account_id, amount in sorted(per_account.items()):  # lock order

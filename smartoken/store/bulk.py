@@ -4,11 +4,13 @@ SQLAlchemy Core's executemany processes every row in Python (a parameter dict pe
 coercion, cache keys): ~30 µs a ledger record, spent on the event loop, so a batch of a few
 hundred records held it for several milliseconds (seen in the benchmark's p99 latency). Here the
 INSERT is compiled once per dialect, rows are tuples, and only the columns whose type needs a
-bind processor on that dialect (SQLite's DateTime and Boolean) are converted.
+bind processor on that dialect (SQLite's DateTime and Boolean) are converted, a slice of rows at
+a time with the event loop let in between.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +19,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Processor = Callable[[Any], Any]
+# Rows converted between two yields to the event loop: ~5 µs each, so a slice holds the loop
+# ~0.5 ms where a batch of 1,000 held it ~5 ms (bench/ledger.py; issue 16: pauses <= 2 ms).
+SLICE = 100
 
 
 class BulkInsert:
@@ -53,10 +58,13 @@ class BulkInsert:
         sql, procs = plan
         if procs:
             out = []
-            for row in rows:
-                values = list(row)
-                for pos, proc in procs:
-                    values[pos] = proc(values[pos])
-                out.append(tuple(values))
+            for start in range(0, len(rows), SLICE):
+                if start:
+                    await asyncio.sleep(0)  # let requests run between slices
+                for row in rows[start:start + SLICE]:
+                    values = list(row)
+                    for pos, proc in procs:
+                        values[pos] = proc(values[pos])
+                    out.append(tuple(values))
             rows = out
         await conn.exec_driver_sql(sql, list(rows))
