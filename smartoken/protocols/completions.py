@@ -3,9 +3,10 @@
 The prompt becomes one user message of the canonical chat body, so every chat model serves it;
 the answer's message content comes back as ``choices[].text`` (``text_completion`` objects,
 streamed as ``text_completion`` chunks and ``[DONE]``). ``suffix`` (fill in the middle) needs
-an upstream with a FIM endpoint: the request is refused, naming the field, when the model's
-routes have none. ``echo`` prepends the prompt to the text; ``logprobs`` and ``best_of`` are
-accepted and ignored; ``max_tokens`` unset means the model's default output, not OpenAI's 16.
+an upstream with a FIM endpoint (``providers/fim.py``): the request is refused, naming the
+field, when one of the model's routes has none. ``echo`` prepends the prompt to the text;
+``logprobs`` and ``best_of`` are accepted and ignored; ``max_tokens`` unset means the model's
+default output, not OpenAI's 16.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import orjson
 from yarl import URL
 
 from smartoken.config import ProviderConfig
+from smartoken.providers import fim
 from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.idle import IdleTimer
@@ -44,6 +45,8 @@ class OpenAICompatProvider:
         # Parsed once: aiohttp parses a string URL on every request.
         self._chat_url = URL(config.base_url + "/chat/completions")
         self._embed_url = URL(config.base_url + "/embeddings")
+        fim_url = fim.url(dialect.name, config.base_url)
+        self._fim_url = URL(fim_url) if fim_url else None
         self.pool = KeyPool(config.keys())
         custom = dict(config.headers)  # the operator's headers win over ours
         self._key_headers = [{**self.base_headers(), **self.auth_headers(k), **custom}
@@ -169,7 +172,24 @@ class OpenAICompatProvider:
         finally:
             timer.close()
 
+    @property
+    def supports_fim(self) -> bool:
+        return self._fim_url is not None
+
+    def _fim(self, body: JSON) -> tuple[URL, JSON] | None:
+        """A body with ``suffix`` goes to the FIM endpoint (see ``fim.py``)."""
+        if "suffix" not in body:
+            return None
+        if self._fim_url is None:
+            raise UpstreamError(f"{self.name}: no fill-in-the-middle endpoint", kind="client",
+                                status=400)
+        return self._fim_url, fim.request(body)
+
     async def complete(self, body: JSON) -> JSON:
+        fim_call = self._fim(body)
+        if fim_call is not None:
+            resp = fim.to_chat(await self._unary(*fim_call))
+            return self.dialect.normalize_response(resp)
         self.dialect.prepare(body, stream=False)
         return self.dialect.normalize_response(await self._unary(self._chat_url, body))
 
@@ -224,15 +244,19 @@ class OpenAICompatProvider:
         return event
 
     async def stream(self, body: JSON) -> AsyncIterator[JSON]:
-        self.dialect.prepare(body, stream=True)
-        async with aclosing(self.sse(self._chat_url, body)) as events:
+        fim_call = self._fim(body)
+        if fim_call is None:
+            self.dialect.prepare(body, stream=True)
+        url, body = fim_call or (self._chat_url, body)
+        async with aclosing(self.sse(url, body)) as events:
             async for payload in events:
                 if payload == DONE:
                     return
                 chunk = self.parse_event(payload)
                 if "error" in chunk and not chunk.get("choices"):
                     raise self.dialect.error(500, self._scrub(payload), None)
-                yield self.dialect.normalize_chunk(chunk)
+                yield self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
+                                                   if fim_call else chunk)
         raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
 
     async def list_models(self) -> list[str]:

@@ -52,7 +52,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes import anthropic, dialects, meter
+from tests.fakes import anthropic, dialects, fim, meter
 
 DEFAULT_CONTENT = "The quick brown fox jumps over the lazy dog and keeps running far away."
 
@@ -103,6 +103,8 @@ class FakeUpstream:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/beta/completions", self.fim)  # DeepSeek's FIM
+        app.router.add_post("/v1/completions", self.fim)  # Qwen's
         app.router.add_post("/v1/messages", self.chat)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/models", self.models)
@@ -193,6 +195,14 @@ class FakeUpstream:
                             headers={"Retry-After": str(after)} if after is not None else None,
                             body=orjson.dumps({"error": {"message": message,
                                                          "type": "invalid_request_error"}}))
+
+    async def fim(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({**body, "_path": request.path})
+        text = self.scenario.get("content", DEFAULT_CONTENT)
+        usage = self.scenario.get("usage") or {"prompt_tokens": 10, "completion_tokens": 5}
+        return await fim.answer(request, body, text, {**usage, "total_tokens": sum(
+            usage.values())})
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -347,3 +347,29 @@ def test_fuzzed_responses_requests_never_5xx_and_bill_only_answers(
     http.close()
     assert answered[0] > 0
     assert len(gw.wait_usage(answered[0])) == answered[0]  # one record per answered request
+
+
+@pytest.mark.parametrize(("dialect", "path"), [("deepseek", "/beta/completions"),
+                                               ("qwen", "/v1/completions")])
+def test_suffix_goes_to_the_fim_endpoint_of_deepseek_and_qwen(
+        make_fake: Any, make_inproc: Any, dialect: str, path: str) -> None:
+    fake = make_fake(dialect=dialect, content="return a + b",
+                     usage={"prompt_tokens": 12, "completion_tokens": 4})
+    gw = make_inproc(fake_config(fake))
+    client = gw.client(gw.key(credit="5"))
+    resp = client.completions.create(model="kimi-k2", prompt="def add(a, b):\n    ",
+                                     suffix="\n\nprint(add(1, 2))", max_tokens=32)
+    assert resp.choices[0].text == "return a + b" and resp.object == "text_completion"
+    sent = fake.requests[-1]
+    assert sent["_path"] == path and sent["model"] == "kimi-k2-upstream"
+    assert (sent["prompt"], sent["suffix"]) == ("def add(a, b):\n    ", "\n\nprint(add(1, 2))")
+    assert sent["max_tokens"] == 32 and "messages" not in sent
+    chunks = list(client.completions.create(model="kimi-k2", prompt="x = ", suffix=";",
+                                            stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "return a + b"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+    assert fake.requests[-1]["stream"] is True and fake.requests[-1]["_path"] == path
+    recs = gw.wait_usage(2)
+    assert [r["status"] for r in recs] == ["ok", "ok"]
+    assert all(r["protocol"] == "completions" and r["completion_tokens"] == 4 and
+               r["cost_micro"] == KIMI_PRICE.cost(12, 4) for r in recs)
