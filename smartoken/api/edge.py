@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from smartoken.config import Settings
 from smartoken.errors import GatewayError, HeadersTooLarge, RateLimited
 from smartoken.logs import log_refused
+from smartoken.protocols.messages import PROTOCOL as MESSAGES
 
 PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # never blocked: monitoring
 WINDOW = 60.0
@@ -113,14 +114,17 @@ class EdgeGuard:
         client = scope.get("client")
         log_refused(scope.get("state", {}).get("request_id"), scope.get("method", ""),
                     scope.get("path", ""), client[0] if client else None, err.status, err.code)
-        await _send_error(send, err)
+        await _send_error(send, err, str(scope.get("path", "")))
 
 
-async def _send_error(send: Any, err: GatewayError) -> None:
+async def _send_error(send: Any, err: GatewayError, path: str = "") -> None:
+    """The error body in the shape of the protocol the path speaks (Anthropic's on
+    /v1/messages, before any route has named it)."""
     headers = [(b"content-type", b"application/json"),
                *((k.encode(), v.encode()) for k, v in err.headers.items())]
+    body = MESSAGES.error_body(err) if path.startswith("/v1/messages") else err.body()
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
-    await send({"type": "http.response.body", "body": err.body()})
+    await send({"type": "http.response.body", "body": body})
 
 
 def edge(app: Any, settings: Settings) -> Any:

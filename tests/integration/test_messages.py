@@ -410,3 +410,16 @@ def test_console_anthropic_sample_runs_against_the_gateway(gw: Gateway, fake: Fa
     assert 'ANTHROPIC_MODEL="kimi-k2"' in shell
     [rec, _] = gw.wait_usage(2)
     assert rec["protocol"] == "messages"
+
+
+def test_refusals_at_the_edge_are_in_anthropics_shape(fake: FakeUpstream,
+                                                       make_inproc: Any) -> None:
+    gw = make_inproc(fake_config(fake, max_header_kb=8))
+    r = httpx.post(gw.base_url + "/v1/messages", headers={"x-big": "a" * 20_000},
+                   json={"model": "kimi-k2", "max_tokens": 5, "messages": USER})
+    assert r.status_code == 431
+    assert r.json() == {"type": "error", "error": {"type": "invalid_request_error",
+                                                   "message": r.json()["error"]["message"]}}
+    chat = httpx.post(gw.base_url + "/v1/chat/completions", headers={"x-big": "a" * 20_000},
+                      json={})
+    assert chat.status_code == 431 and chat.json()["error"]["code"]  # OpenAI's shape there
