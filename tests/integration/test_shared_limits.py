@@ -1,12 +1,11 @@
 """Issue 12, item 17: rpm limits, the per-address failed-authentication limit and the console's
-sign-in throttle hold across replicas: three ``smartoken serve`` processes on one PostgreSQL
-database and one Redis, requests spread over them round-robin."""
+sign-in throttle hold across replicas: three gateways on one PostgreSQL database and one Redis,
+requests spread over them round-robin."""
 
 from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,20 +20,13 @@ pytestmark = pytest.mark.scaleout
 
 
 @pytest.fixture
-def three(tmp_path: Path, fake: FakeUpstream, pg_url: str,  # noqa: F811
-          redis_prefix: str) -> Any:  # noqa: F811
+def three(fake: FakeUpstream, make_inproc: Any, pg_url: str,  # noqa: F811
+          redis_prefix: str) -> list[Gateway]:  # noqa: F811
+    """Three replicas, served from this test process (tests/inproc.py): nothing here needs
+    separate processes, only separate gateways sharing the database and Redis."""
     env = {"SMARTOKEN_DATABASE_URL": pg_url, "SMARTOKEN_REDIS_URL": REDIS_URL,
            "SMARTOKEN_REDIS_PREFIX": redis_prefix}
-    gws = []
-    try:
-        for i in range(3):
-            sub = tmp_path / f"replica{i}"
-            sub.mkdir()
-            gws.append(Gateway(sub, fake_config(fake), env).start())
-        yield gws
-    finally:
-        for gw in gws:
-            gw.stop()
+    return [make_inproc(fake_config(fake), env=env) for _ in range(3)]
 
 
 def test_limits_hold_across_three_replicas(three: list[Gateway]) -> None:
