@@ -10,6 +10,8 @@ import pytest
 from tests.services import REDIS_URL
 
 RESERVERS = ("memory", "sql-sqlite", "sql-pg", "redis")
+# For a test that does not depend on the reserver (key expiry, roles, usage queries): run it once.
+MEMORY_ONLY = pytest.mark.parametrize("reserver_env", ["memory"], indirect=True)
 
 
 @pytest.fixture(params=RESERVERS)

@@ -16,7 +16,7 @@ import pytest
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.moneykit import MASTER, MESSAGES, AdminAPI
-from tests.reservers import reserver_env  # noqa: F401  (fixture)
+from tests.reservers import MEMORY_ONLY, reserver_env  # noqa: F401  (fixture)
 from tests.services import pg_url, redis_prefix  # noqa: F401  (fixtures)
 
 
@@ -99,6 +99,7 @@ def test_account_manages_its_own_keys(gw: Gateway) -> None:
     assert exc.value.code == "key_revoked"
 
 
+@MEMORY_ONLY
 def test_expired_keys_are_refused_on_their_next_request(gw: Gateway) -> None:
     admin = AdminAPI(gw)
     a = admin.account("expiring", credit="2")

@@ -15,7 +15,7 @@ import pytest
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.moneykit import MASTER, MAX_TOKENS, MESSAGES, AdminAPI, assert_ledger_balances, micro
-from tests.reservers import reserver_env  # noqa: F401  (fixture)
+from tests.reservers import MEMORY_ONLY, reserver_env  # noqa: F401  (fixture)
 from tests.services import pg_url, redis_prefix  # noqa: F401  (fixtures)
 
 
@@ -43,6 +43,7 @@ def _snapshot(gw: Gateway) -> Any:
             gw.sql("SELECT * FROM wallet_transactions"), gw.sql("SELECT * FROM api_keys"))
 
 
+@MEMORY_ONLY
 def test_admin_credentials(gw: Gateway) -> None:
     admin = AdminAPI(gw)
     aid = admin.account("alice")
@@ -181,6 +182,7 @@ def test_keys_lifecycle(gw: Gateway, fake: FakeUpstream) -> None:
     assert len(fake.requests) == calls
 
 
+@MEMORY_ONLY
 def test_usage_query_and_csv(gw: Gateway, fake: FakeUpstream) -> None:
     admin = AdminAPI(gw)
     a = admin.account("usage-a", credit="5")
