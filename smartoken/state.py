@@ -47,6 +47,7 @@ from smartoken.providers.factory import make_provider
 from smartoken.routing.router import Router
 from smartoken.store import catalog_docs, repo
 from smartoken.store.db import check_schema, make_engine, migrate
+from smartoken.store.first_start import first_start_lock
 from smartoken.store.providers import with_stored_providers
 from smartoken.telemetry import Tracer
 
@@ -145,18 +146,19 @@ async def bootstrap_admin(engine: AsyncEngine, settings: Settings) -> str | None
     """On first start create the admin account; return its one-time password."""
     from smartoken.auth.passwords import hash_password
 
-    if await repo.list_accounts(engine):
-        return None
-    password = secrets.token_urlsafe(12)
-    try:
-        account_id = await repo.create_account(engine, settings.admin_name, "admin",
-                                               hash_password(password))
-    except repo.Conflict:
-        return None
-    if settings.initial_admin_credit:
-        await repo.credit_wallet(engine, account_id, settings.initial_admin_credit,
-                                 actor="system", reason="first-start credit")
-    return password
+    async with first_start_lock(engine):  # N workers start at once: one creates it
+        if await repo.list_accounts(engine):
+            return None
+        password = secrets.token_urlsafe(12)
+        try:
+            account_id = await repo.create_account(engine, settings.admin_name, "admin",
+                                                   hash_password(password))
+        except repo.Conflict:
+            return None
+        if settings.initial_admin_credit:
+            await repo.credit_wallet(engine, account_id, settings.initial_admin_credit,
+                                     actor="system", reason="first-start credit")
+        return password
 
 
 @contextlib.asynccontextmanager

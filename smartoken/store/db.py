@@ -60,7 +60,11 @@ def _check(conn: Connection) -> tuple[str | None, str | None]:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
+    """Upgrade to the head, one process at a time (several workers or replicas may start
+    together on a fresh database: store/first_start.py)."""
+    from smartoken.store.first_start import first_start_lock
+
+    async with first_start_lock(engine), engine.begin() as conn:
         await conn.run_sync(_upgrade)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smartoken.store.schema import accounts, api_keys, usage_records, wallet_transactions, wallets
@@ -28,17 +29,20 @@ class Conflict(ValueError):
 async def create_account(
     engine: AsyncEngine, name: str, role: str = "user", password_hash: str | None = None
 ) -> int:
-    async with engine.begin() as conn:
-        exists = await conn.scalar(select(accounts.c.id).where(accounts.c.name == name))
-        if exists is not None:
-            raise Conflict(f"account {name!r} already exists")
-        result = await conn.execute(
-            insert(accounts).values(name=name, role=role, password_hash=password_hash,
-                                    created_at=now())
-        )
-        account_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        await conn.execute(insert(wallets).values(account_id=account_id, balance_micro=0))
-        return account_id
+    try:
+        async with engine.begin() as conn:
+            exists = await conn.scalar(select(accounts.c.id).where(accounts.c.name == name))
+            if exists is not None:
+                raise Conflict(f"account {name!r} already exists")
+            result = await conn.execute(
+                insert(accounts).values(name=name, role=role, password_hash=password_hash,
+                                        created_at=now())
+            )
+            account_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            await conn.execute(insert(wallets).values(account_id=account_id, balance_micro=0))
+            return account_id
+    except IntegrityError:  # another process inserted the same name meanwhile
+        raise Conflict(f"account {name!r} already exists") from None
 
 
 async def get_account(engine: AsyncEngine, *, name: str | None = None,
