@@ -259,6 +259,8 @@ def to_chat(data: JSON, *, counting: bool = False) -> JSON:
             out.append({"role": "system", "content": text})
     for i, m in enumerate(messages):
         _message(m, i, out)
+    if not out:  # e.g. one assistant message with empty content: nothing to send
+        raise _bad("messages: at least one message must have content")
     body: JSON = {"model": model, "messages": out}
     if isinstance(max_tokens, int) and not counting:
         body["max_tokens"] = max_tokens
