@@ -17,7 +17,7 @@ import yaml
 
 from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_document
 from smartoken.catalog.document import CatalogError, build, overlay
-from smartoken.catalog.model import Catalog, ModelSpec, Source
+from smartoken.catalog.model import CAPABILITIES, Catalog, ModelSpec, Source
 from smartoken.money import MoneyError, Price, parse_usd
 from smartoken.providers.egress import ENV as EGRESS_ENV
 from smartoken.providers.egress import KEY as EGRESS_KEY
@@ -235,7 +235,8 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
     raw = _section(raw, source, key)
     prices = ("input_price", "output_price", "cached_input_price", "cache_write_price")
     known = {"family", "context_window", "max_output", *prices, "fallbacks", "routes",
-             "description", "kind", "auto_variants", "context_fallbacks", "upstream_id"}
+             "description", "kind", "auto_variants", "context_fallbacks", "upstream_id",
+             "capabilities"}
     for extra in set(raw) - known:
         raise ConfigError(source, f"{key}.{extra}", "unknown option")
     if base is None:
@@ -276,7 +277,15 @@ def _model(model_id: str, raw: Any, source: str, base: ModelSpec | None) -> Mode
         context_fallbacks=tuple(raw.get("context_fallbacks", spec.context_fallbacks)),
         kind=str(raw.get("kind", spec.kind)),
         upstream_id=str(raw.get("upstream_id", spec.upstream_id)),
+        capabilities=_capabilities(raw["capabilities"], source, f"{key}.capabilities")
+        if "capabilities" in raw else spec.capabilities,
     )
+
+
+def _capabilities(value: Any, source: str, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or any(c not in CAPABILITIES for c in value):
+        raise ConfigError(source, key, f"must be a list of {', '.join(CAPABILITIES)}")
+    return tuple(dict.fromkeys(value))
 
 
 def _routes(model_id: str, raw: Any, source: str) -> list[RouteConfig]:

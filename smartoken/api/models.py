@@ -35,6 +35,7 @@ def model_object(state: AppState, spec: ModelSpec) -> dict[str, Any]:
         "demo": demo,
         "context_window": spec.context_window,
         "max_output_tokens": spec.max_output,
+        "capabilities": list(spec.capabilities),
         "pricing": {
             "currency": "USD",
             "unit": "1M tokens",

@@ -8,12 +8,14 @@ Shape (every key optional except where a model needs it)::
     currencies: {CNY: {usd_per_unit: "0.14", as_of: 2026-12-01, source: URL}}
     windows:    {NAME: {tz: Asia/Shanghai, days: [mon, ...], hours: ["09:00-12:00", ...],
                         except_dates: [2026-10-01, ...], source: {url, as_of}}}
-    families:   {SLUG: {name, vendor, reasoning, coding, best_for, description}}
+    families:   {SLUG: {name, vendor, reasoning, coding, best_for, description,
+                        capabilities: [tools, json, vision, audio, video, reasoning, fim]}}
     models:
       ID:
         alias_of: OTHER-ID       # start from another entry's fields
         family, kind, context_window, max_output, description, upstream_id, params,
         fallbacks, context_fallbacks, auto_variants
+        capabilities: [...]      # replaces the family's list for this model
         context_source: {url, as_of, note}   # or "unverified"
         price: {currency: USD|CNY, input, output, cached_input, cache_write, source: {...}}
         price_windows: [{window: NAME, input, output, cached_input, cache_write}]
@@ -32,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from smartoken.catalog.model import Catalog, Family, ModelSpec, Source
+from smartoken.catalog.model import CAPABILITIES, Catalog, Family, ModelSpec, Source
 from smartoken.catalog.prices import PriceWindow
 from smartoken.money import MICRO_PER_USD, Price
 
@@ -41,7 +43,7 @@ DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 MODEL_KEYS = {"alias_of", "family", "kind", "context_window", "max_output", "description",
               "upstream_id", "params", "fallbacks", "context_fallbacks", "auto_variants",
-              "context_source", "price", "price_windows"}
+              "context_source", "price", "price_windows", "capabilities"}
 PRICE_KEYS = ("input", "output", "cached_input", "cache_write")
 KINDS = ("chat", "embedding")
 
@@ -214,12 +216,21 @@ class _Reader:
         key = f"families.{slug}"
         raw = self.mapping(raw, key)
         for extra in set(raw) - {"name", "vendor", "reasoning", "coding", "best_for",
-                                 "description"}:
+                                 "description", "capabilities"}:
             self.fail(f"{key}.{extra}", "unknown option")
         return Family(slug, str(raw.get("name", slug)), str(raw.get("vendor", "")),
                       self.integer(raw.get("reasoning", 0), f"{key}.reasoning"),
                       self.integer(raw.get("coding", 0), f"{key}.coding"),
-                      str(raw.get("best_for", "")), str(raw.get("description", "")))
+                      str(raw.get("best_for", "")), str(raw.get("description", "")),
+                      self.capabilities(raw.get("capabilities"), f"{key}.capabilities"))
+
+    def capabilities(self, value: Any, key: str) -> tuple[str, ...]:
+        items = self.listed(value, key)
+        for i, c in enumerate(items):
+            if c not in CAPABILITIES:
+                self.fail(f"{key}[{i}]", f"unknown capability {c!r} (known: "
+                          f"{', '.join(CAPABILITIES)})")
+        return tuple(dict.fromkeys(str(c) for c in items))
 
     def resolved(self, model_id: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         """The model's entry with ``alias_of`` followed (the alias's own keys win)."""
@@ -276,7 +287,15 @@ class _Reader:
             params=dict(params),
             price_source=self.source_of(price_raw.get("source"), f"{key}.price.source"),
             context_source=self.source_of(raw.get("context_source"), f"{key}.context_source"),
+            capabilities=self.capabilities(raw["capabilities"], f"{key}.capabilities")
+            if "capabilities" in raw else self.family_capabilities(str(raw["family"])),
         )
+
+    def family_capabilities(self, slug: str) -> tuple[str, ...]:
+        raw = self.section("families").get(slug)
+        if not isinstance(raw, dict) or raw.get("capabilities") is None:
+            return ()
+        return self.capabilities(raw["capabilities"], f"families.{slug}.capabilities")
 
 
 def build(doc: Any, source: str = "<catalog>") -> Catalog:

@@ -24,6 +24,11 @@ class Source:
         return self.url != "unverified"
 
 
+# What a model can do, as the catalog says: tool calls, JSON mode / structured output, image
+# input, audio input, video input, a reasoning (thinking) mode, fill-in-the-middle completions.
+CAPABILITIES = ("tools", "json", "vision", "audio", "video", "reasoning", "fim")
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     slug: str
@@ -33,6 +38,7 @@ class Family:
     coding: int
     best_for: str
     description: str = ""
+    capabilities: tuple[str, ...] = ()  # what its models do unless a model says otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class ModelSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     price_source: Source = Source()
     context_source: Source = Source()
+    # What the model accepts and does, as its vendor documents it (see CAPABILITIES).
+    capabilities: tuple[str, ...] = ()
 
     def price_at(self, when: datetime) -> Price:
         """The price of a request that starts at ``when``."""
