@@ -279,5 +279,5 @@ class SharedLoginThrottle(_Shared):
     async def succeeded(self, name: str) -> None:
         self.local.succeeded(name)
         if self.redis is not None:
-            with contextlib.suppress(REDIS_ERRORS):
+            with contextlib.suppress(*REDIS_ERRORS):
                 await self.redis.delete(self._keys(name, "")[0])
