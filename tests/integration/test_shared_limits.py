@@ -4,13 +4,18 @@ requests spread over them round-robin."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from smartoken.auth.keys import KeyContext
+from smartoken.cluster.shared_limits import SharedRateLimiter
+from smartoken.errors import RateLimited
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.scaleout_support import codes, spread
@@ -64,3 +69,30 @@ def test_limits_hold_across_three_replicas(three: list[Gateway]) -> None:
                        json={"model": "kimi-k2", "messages": []}, timeout=10)
         statuses.append(r.status_code)
     assert statuses.count(401) == 15 and statuses.count(429) == 15, statuses
+
+
+def test_tpm_and_rpm_buckets_in_redis_match_the_process_rules(
+        redis_prefix: str) -> None:  # noqa: F811
+    """The Redis scripts keep budget/ratelimit.py's rules: both buckets taken together or
+    neither, completion tokens charged at settle (the bucket may go into debt)."""
+    async def main() -> None:
+        r = Redis.from_url(REDIS_URL)
+        limiter = SharedRateLimiter(redis=r, prefix=redis_prefix)
+        key = KeyContext(7, 1, "a", "user", "sk-st-x", "k", None, None, None, 2, 100, None,
+                         False)
+        await limiter.admit(key, 60)
+        with pytest.raises(RateLimited) as tpm:
+            await limiter.admit(key, 60)  # 40 tokens left
+        assert tpm.value.param == "tpm"
+        await limiter.admit(key, 40)
+        with pytest.raises(RateLimited) as rpm:  # 2 requests a minute: none left
+            await limiter.admit(KeyContext(7, 1, "a", "user", "sk-st-x", "k", None, None, None,
+                                           2, None, None, False), 1)
+        assert rpm.value.param == "rpm"
+        limiter.charge(key, 500)
+        await asyncio.sleep(0.2)
+        level = float(await r.hget(f"{redis_prefix}rl:t:7", "level") or 0)
+        assert level < -499  # in debt: the next request waits until it is paid back
+        await r.aclose()
+
+    asyncio.run(main())
