@@ -24,7 +24,8 @@ from smartoken.store import money_repo, repo
 
 
 def _id(request: Request, name: str) -> int:
-    return int(request.path_params[name])
+    what = "account" if name == "account_id" else "API key"
+    return inp.row_id(int(request.path_params[name]), what, name)
 
 
 async def create_account(request: Request) -> JSONResponse:

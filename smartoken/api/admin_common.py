@@ -29,6 +29,7 @@ async def read_json(request: Request, allowed: Collection[str],
 
 
 async def account_or_404(state: AppState, account_id: int) -> dict[str, Any]:
+    inp.row_id(account_id, "account", "account_id")
     row = await repo.get_account(state.engine, account_id=account_id)
     if row is None:
         raise NotFound(f"No account with id {account_id}.", param="account_id",
@@ -37,6 +38,7 @@ async def account_or_404(state: AppState, account_id: int) -> dict[str, Any]:
 
 
 async def key_or_404(state: AppState, key_id: int, account_id: int | None) -> dict[str, Any]:
+    inp.row_id(key_id, "API key", "key_id")
     row = await repo.get_key(state.engine, key_id)
     if row is None or (account_id is not None and row["account_id"] != account_id):
         raise NotFound(f"No API key with id {key_id}.", param="key_id", code="key_not_found")

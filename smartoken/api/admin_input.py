@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from smartoken.errors import InvalidRequest
+from smartoken.errors import InvalidRequest, NotFound
 from smartoken.money import MoneyError, parse_usd
 from smartoken.protocols import wire
 from smartoken.store.repo import UsageFilter
@@ -22,10 +22,35 @@ NAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,100}$")
 MAX_PAGE = 1000
 MAX_EXPORT = 100_000
 MAX_MICRO = 10**15  # one billion dollars: far above any budget, far below BIGINT
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger one is no row, never a database error
+
+
+def row_id(value: int, what: str, param: str) -> int:
+    """An id from a path or a body: one that no row can have is a 404, not a query."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"No {what} with id {value}.", param=param,
+                       code="account_not_found" if what == "account" else "key_not_found")
+    return value
+
+
+def _nul_in(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return any(_nul_in(k, depth + 1) or _nul_in(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_nul_in(v, depth + 1) for v in value)
+    return False
 
 
 def body(raw: bytes, allowed: Collection[str], required: Collection[str] = ()) -> wire.JSON:
     data = wire.parse_json(raw)
+    for name, value in data.items():
+        if _nul_in(name) or _nul_in(value):  # PostgreSQL text cannot hold one
+            raise InvalidRequest(f"'{name[:40]!r}' contains a NUL character.", param=name,
+                                 code="invalid_value")
     for name in data:
         if name not in allowed:
             raise InvalidRequest(f"Unknown field '{name}'. Allowed: {', '.join(sorted(allowed))}.",

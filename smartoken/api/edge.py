@@ -18,7 +18,7 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 
 from smartoken.config import Settings
-from smartoken.errors import GatewayError, HeadersTooLarge, RateLimited
+from smartoken.errors import GatewayError, HeadersTooLarge, InvalidRequest, RateLimited
 from smartoken.logs import log_refused
 from smartoken.protocols.messages import PROTOCOL as MESSAGES
 
@@ -82,6 +82,11 @@ class EdgeGuard:
             await self._refuse(scope, send, HeadersTooLarge(
                 f"The request line and headers are {size} bytes, over the limit of "
                 f"{self.max_header_bytes} bytes."))
+            return
+        if "\x00" in scope.get("path", "") or b"%00" in (scope.get("query_string") or b""):
+            # No id, name or filter holds a NUL, and PostgreSQL text cannot store one.
+            await self._refuse(scope, send, InvalidRequest(
+                "The path or query string contains a NUL character.", code="invalid_request"))
             return
         client = (scope.get("client") or ("unknown", 0))[0]
         state = getattr(getattr(self.app, "state", None), "smartoken", None)

@@ -101,7 +101,7 @@ def validate_base_url(url: Any, param: str = "base_url") -> str:
 def _str_map(value: Any, param: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and k and "\n" not in k + v
-            and "\r" not in k + v for k, v in value.items()):
+            and "\r" not in k + v and "\x00" not in k + v for k, v in value.items()):
         raise InvalidRequest(f"'{param}' must be an object of string header values.",
                              param=param)
     return tuple(value.items())
@@ -162,7 +162,7 @@ def _key_pool(value: Any) -> tuple[tuple[str, int], ...]:
         weight = item.get("weight", 1) if isinstance(item, dict) else None
         if (not isinstance(item, dict) or set(item) - {"key", "weight"}
                 or not isinstance(key, str) or not key.strip() or len(key) > 4096
-                or any(c in key for c in "\r\n") or isinstance(weight, bool)
+                or any(c in key for c in "\r\n\x00") or isinstance(weight, bool)
                 or not isinstance(weight, int) or not 1 <= weight <= 1000):
             raise InvalidRequest(f"'api_keys[{i}]' must be a key string or {{\"key\": string, "
                                  "\"weight\": 1-1000}.", param="api_keys")
@@ -188,7 +188,8 @@ def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | No
             raise InvalidRequest("'name' cannot be changed.", param="name")
         p = base
     if "dialect" in data:
-        if data["dialect"] not in DIALECTS or data["dialect"] == "demo":
+        dialect = data["dialect"]
+        if not isinstance(dialect, str) or dialect not in DIALECTS or dialect == "demo":
             raise InvalidRequest(f"Unknown dialect {data['dialect']!r}.", param="dialect")
         p = replace(p, dialect=data["dialect"])
     if "base_url" in data:
@@ -200,7 +201,7 @@ def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | No
     if "api_key" in data:
         key = data["api_key"]
         if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 4096
-                                or any(c in key for c in "\r\n")):
+                                or any(c in key for c in "\r\n\x00")):
             raise InvalidRequest("'api_key' must be a non-empty string or null.",
                                  param="api_key")
         p = replace(p, api_key=key.strip() if key else None, key_pool=())

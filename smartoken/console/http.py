@@ -20,7 +20,7 @@ from smartoken.api.http import app_state
 from smartoken.cluster.shared_limits import SharedLoginThrottle
 from smartoken.console.session import Sessions, User, tokens_match
 from smartoken.console.throttle import LoginThrottle
-from smartoken.errors import AuthenticationFailed, GatewayError, PermissionDenied
+from smartoken.errors import AuthenticationFailed, GatewayError, InvalidRequest, PermissionDenied
 from smartoken.money import format_usd
 from smartoken.state import AppState
 
@@ -173,6 +173,12 @@ def endpoint(handler: Handler, *, admin: bool = False,
                     not tokens_match(user.csrf, await csrf_token_of(request)):
                 raise PermissionDenied("The form's security token is missing or stale; reload "
                                        "the page and try again.", code="csrf_failed")
+            if request.method not in SAFE_METHODS and request.headers.get(
+                    "content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                    "multipart/form-data")) and any(
+                    isinstance(v, str) and "\x00" in v for v in (await request.form()).values()):
+                raise InvalidRequest("A form field contains a NUL character.",
+                                     code="invalid_value")
             return harden(await handler(Ctx(request, app_state(request), console, user)))
         except GatewayError as err:
             if api:

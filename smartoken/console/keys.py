@@ -107,7 +107,7 @@ async def create_key(ctx: Ctx) -> Response:
 
 async def revoke_key(ctx: Ctx) -> Response:
     key_id = int(ctx.request.path_params["key_id"])
-    key = await repo.get_key(ctx.state.engine, key_id)
+    key = await repo.get_key(ctx.state.engine, key_id) if 0 < key_id < 2**31 else None
     if key is None or (key["account_id"] != ctx.user.id and not ctx.user.is_admin):
         raise NotFound("No such key.", code="key_not_found")
     if key["revoked_at"] is None:

@@ -90,7 +90,7 @@ def _day_start(value: str, ctx: Ctx, field: str) -> datetime | None:
 def _int_param(value: str | None, field: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 10) or int(value) >= 2**31:
         raise InvalidRequest(f"{field} must be a number.", param=field)
     return int(value)
 

@@ -215,7 +215,7 @@ def to_messages(items: list[JSON]) -> list[JSON]:
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
-            if role not in INPUT_ROLES:
+            if not isinstance(role, str) or role not in INPUT_ROLES:
                 raise _err(f"Invalid value for '{where}.role': expected one of "
                            f"{sorted(INPUT_ROLES)}, got {role!r}.", f"{where}.role")
             content = item.get("content")

@@ -92,10 +92,10 @@ def _messages(data: JSON) -> list[JSON]:
         if not isinstance(m, dict):
             raise _type_error(where, "an object", m)
         role = m.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # an object or list is unhashable
             raise InvalidRequest(
                 f"Invalid value for '{where}.role': expected one of {sorted(ROLES)}, "
-                f"got {role!r}.", param=f"{where}.role", code="invalid_value")
+                f"got {str(role)[:40]!r}.", param=f"{where}.role", code="invalid_value")
         content = m.get("content")
         if content is not None and not isinstance(content, str | list):
             raise _type_error(f"{where}.content", "a string or an array of parts", content)
@@ -149,7 +149,8 @@ def validate_chat(data: JSON) -> None:
     if choice is not None and not isinstance(choice, str | dict):
         raise _type_error("tool_choice", "a string or an object", choice)
     fmt = data.get("response_format")
-    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in FORMATS):
+    if fmt is not None and (not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str)
+                            or fmt["type"] not in FORMATS):
         raise InvalidRequest("Invalid 'response_format': 'type' must be one of "
                              f"{sorted(FORMATS)}.", param="response_format",
                              code="invalid_value")
