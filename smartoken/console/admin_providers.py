@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from smartoken.api import catalog_admin, providers_admin
+from smartoken.catalog.model import CAPABILITIES
 from smartoken.config import DIALECTS
 from smartoken.console.http import Ctx
 from smartoken.errors import GatewayError, InvalidRequest
@@ -51,6 +52,8 @@ async def providers_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         "admin_providers.html", status, stored=stored, file_names=file_names,
         editing=editing, dialects=sorted(d for d in DIALECTS if d != "demo"),
         models=sorted(state.catalog.models), secret_key=bool(state.settings.secret_keys),
+        families=sorted(f for f in state.catalog.families if f != "demo"),
+        capabilities=CAPABILITIES,
         **extra)
 
 
@@ -169,6 +172,41 @@ async def test_provider(ctx: Ctx) -> Response:
     except GatewayError as exc:
         return await providers_page(ctx, exc.status, error=exc.message)
     return await providers_page(ctx, tested=result)
+
+
+async def add_model(ctx: Ctx) -> Response:
+    """A new model in the catalog (a merge import): id, family, context window, max output,
+    prices, capabilities and fallbacks. An existing id is refused (reprice it instead)."""
+    state = ctx.state
+    form = await ctx.request.form()
+    model_id = str(form.get("id", "")).strip()
+    try:
+        if not model_id or len(model_id) > 100 or any(c.isspace() for c in model_id):
+            raise InvalidRequest("A model id is 1-100 characters without spaces.", param="id")
+        if model_id in state.catalog.models:
+            raise InvalidRequest(f"{model_id!r} already exists: set its prices instead.",
+                                 param="id")
+        price: dict[str, Any] = {"currency": "USD", "source": {
+            "note": f"set in the console by {ctx.user.name}"}}
+        for name in PRICE_FIELDS:
+            raw = str(form.get(name, "")).strip().lstrip("$")
+            if raw:
+                price[name] = raw
+        entry: dict[str, Any] = {
+            "family": str(form.get("family", "")), "price": price,
+            "context_window": _int(str(form.get("context_window", "")).strip(),
+                                   "context_window", 1),
+            "max_output": _int(str(form.get("max_output", "")).strip(), "max_output", 1),
+            "capabilities": [str(c) for c in form.getlist("capabilities")],
+            "context_source": {"note": f"set in the console by {ctx.user.name}"}}
+        fallbacks = [f.strip() for f in str(form.get("fallbacks", "")).split(",") if f.strip()]
+        if fallbacks:
+            entry["fallbacks"] = fallbacks
+        await catalog_admin.import_document(state, {"models": {model_id: entry}}, True,
+                                            actor(ctx), "console: new model")
+    except GatewayError as exc:
+        return await providers_page(ctx, exc.status, error=exc.message)
+    return RedirectResponse(f"/console/admin/providers?added={model_id}", 303)
 
 
 async def save_price(ctx: Ctx) -> Response:

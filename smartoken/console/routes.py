@@ -67,6 +67,8 @@ def console_routes() -> list[BaseRoute]:
               endpoint(admin_providers.delete_provider, admin=True), methods=["POST"]),
         Route("/admin/prices", endpoint(admin_providers.save_price, admin=True),
               methods=["POST"]),
+        Route("/admin/models", endpoint(admin_providers.add_model, admin=True),
+              methods=["POST"]),
         Route("/api/playground", endpoint(playground.playground_chat, api=True),
               methods=["POST"]),
         Route("/api/samples", endpoint(playground.playground_samples, api=True),

@@ -79,15 +79,39 @@ def test_operator_adds_tests_reprices_and_moves_traffic(ops_gw: Gateway, fake: F
     [rec] = gw.wait_usage(1)
     assert rec["provider"] == "moon"
     assert rec["cost_micro"] == Price(parse_usd("2.00"), parse_usd("10.00")).cost(1000, 500)
-    # Disable the first route: traffic moves to up-b at once.
+    # A new model with its prices and capabilities; a duplicate id is refused.
+    page.fill("#model-form input[name=id]", "team-kimi")
+    page.select_option("#model-form select[name=family]", "kimi")
+    page.fill("#model-form input[name=context_window]", "32000")
+    page.fill("#model-form input[name=max_output]", "4000")
+    page.fill("#model-form input[name=input]", "1.00")
+    page.fill("#model-form input[name=output]", "2.00")
+    page.check("#model-form input[name=capabilities][value=tools]")
+    page.click("#add-model")
+    expect(page.locator("#added-note")).to_be_visible()
+    page.fill("#model-form input[name=id]", "team-kimi")
+    page.fill("#model-form input[name=context_window]", "32000")
+    page.fill("#model-form input[name=max_output]", "4000")
+    page.fill("#model-form input[name=input]", "1")
+    page.fill("#model-form input[name=output]", "1")
+    page.click("#add-model")
+    expect(page.locator("#admin-error")).to_contain_text("already exists")
+    listed = {m.id: m for m in client.models.list().data}
+    assert listed["team-kimi"].model_extra["capabilities"] == ["tools"]
+    assert listed["team-kimi"].model_extra["context_window"] == 32000
+    # Disable the first route (traffic moves to up-b at once) and route the new model.
     page.goto("/console/admin/providers?edit=moon")
     page.fill("#provider-form textarea[name=routes]", "kimi-k2 up-a 100 1 off\n"
-              "kimi-k2 up-b 50 1")
+              "kimi-k2 up-b 50 1\nteam-kimi up-c 10 1")
     page.click("#save-provider")
     expect(page.locator("#saved-note")).to_be_visible()
     for _ in range(3):
         client.chat.completions.create(model="kimi-k2", messages=MSG, max_tokens=600)
         assert fake.requests[-1]["model"] == "up-b"
+    client.chat.completions.create(model="team-kimi", messages=MSG, max_tokens=600)
+    assert fake.requests[-1]["model"] == "up-c"
+    team = [r for r in gw.wait_usage(5) if r["model"] == "team-kimi"]
+    assert team and team[0]["cost_micro"] == Price(parse_usd("1"), parse_usd("2")).cost(1000, 500)
     # Keys were kept (the edit left the box empty): the good key still answers.
     used = [h.get("Authorization") for h in fake.headers]
     assert used[-1] == "Bearer vendor-key-good-0002"
@@ -95,7 +119,7 @@ def test_operator_adds_tests_reprices_and_moves_traffic(ops_gw: Gateway, fake: F
     audit = gw.sql("SELECT actor, action, target FROM audit_log ORDER BY id")
     assert [(a["action"], a["target"]) for a in audit] == [
         ("provider.create", "provider:moon"), ("catalog.import", "catalog"),
-        ("provider.update", "provider:moon")]
+        ("catalog.import", "catalog"), ("provider.update", "provider:moon")]
     assert {a["actor"] for a in audit} == {"console:admin"}
     # Delete it: kimi-k2 goes back to the demo provider.
     page.locator("button[data-delete=moon]").click()
