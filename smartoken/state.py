@@ -131,13 +131,14 @@ async def _poll_changes(state: AppState) -> None:
             log.warning("change poller: database unavailable", exc_info=True)
 
 
-async def _recover_orphans(ledger: LedgerWriter, folder: Path) -> None:
+async def _recover_orphans(ledger: LedgerWriter, folder: Path,
+                           reserver: object) -> None:
     """Write the journals of processes that die while this one serves (a worker killed by
     the OOM killer, a replica sharing this data folder): their lock is free at once."""
     while True:
         await asyncio.sleep(JOURNAL_SCAN)
         try:
-            await ledger.recover(folder, 2.0)
+            await ledger.recover(folder, 2.0, getattr(reserver, "release_holder", None))
         except Exception:
             log.warning("journal recovery failed; retrying", exc_info=True)
 
@@ -252,8 +253,9 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                                                        name="reservation-expiry"))
             state.tasks.extend(state.metrics.start(state))
             if not isinstance(state.reserver, MemoryReserver):  # other processes may die
-                state.tasks.append(asyncio.create_task(_recover_orphans(ledger, journal_dir),
-                                                       name="journal-orphans"))
+                state.tasks.append(asyncio.create_task(
+                    _recover_orphans(ledger, journal_dir, state.reserver),
+                    name="journal-orphans"))
             state.tasks.append(asyncio.create_task(follow_stored(state, config), name="stored"))
             try:
                 yield state

@@ -319,6 +319,17 @@ class SqlReserver(SharedReserver):
             except Exception:
                 log.warning("reservation heartbeat failed", exc_info=True)
 
+    async def release_holder(self, origin: str) -> None:
+        """A worker on this host died (its crash journal's lock is free) and its journaled
+        records are written, which deleted their settled rows: what it still holds are the
+        reservations of requests it never finished. Release them now, not at their deadline."""
+        async with self._begin() as conn:
+            gone = await conn.execute(delete(reservations)
+                                      .where(reservations.c.holder == origin[:40]))
+        if gone.rowcount:
+            log.warning("released %d reservations of %s, a process that died", gone.rowcount,
+                        origin)
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()

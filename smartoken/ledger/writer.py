@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
@@ -319,10 +319,13 @@ class LedgerWriter:
             if self._journal is not None:
                 self._journal.close()
 
-    async def recover(self, folder: Path, min_age: float = 0.0) -> int:
+    async def recover(self, folder: Path, min_age: float = 0.0,
+                      on_orphan: Callable[[str], Awaitable[None]] | None = None) -> int:
         """Write the journaled records of processes that died (ledger/journal.py): those not
         in the database yet, as ordinary batches (a refused record is dead-lettered, as in a
-        flush). ``min_age``: see ``journal.orphans``. Returns how many."""
+        flush). ``min_age``: see ``journal.orphans``. ``on_orphan(origin)`` runs once a dead
+        process's records are written (the SQL reserver releases what it still held).
+        Returns how many."""
         total = 0
         for orphan in journal.orphans(folder, min_age):
             try:
@@ -340,6 +343,8 @@ class LedgerWriter:
                         await self._commit(missing[i:i + self._max_batch])
                     except _Stalled as stalled:
                         raise stalled.cause from None
+                if on_orphan is not None:
+                    await on_orphan(orphan.lock.stem)
             except Exception:  # the database is unavailable: keep the files, serve on
                 orphan.release(delete=False)
                 log.exception("ledger journal: could not recover %s; its files stay for the "

@@ -333,3 +333,49 @@ def test_sanitise_cleans_what_a_database_refuses() -> None:
     assert sanitise(same).error == "plain ascii"
     same.prompt_tokens, same.latency_ms = 2**40, -5
     assert (sanitise(same).prompt_tokens, same.latency_ms) == (2**31 - 1, 0)
+
+
+# ---------------------------------------------------------------- a worker that died
+
+
+async def test_a_dead_workers_reservations_are_released_once_its_journal_is_written(
+        ledger_db: tuple[AsyncEngine, int, int], tmp_path: Path) -> None:
+    """SQL reserver (``--workers N`` on one host): a worker killed with one request answered
+    (settled, journaled, not committed) and one still running. Before, both held the key's
+    budget until the reservation TTL (30 s); now the next journal scan of a live worker bills
+    the answered one and releases the running one at once."""
+    from zoneinfo import ZoneInfo
+
+    from smartoken.auth.keys import KeyContext
+    from smartoken.budget.sql_reserver import SqlReserver
+    from smartoken.budget.windows import Windows
+    from smartoken.errors import BudgetExceeded
+
+    engine, account, key_id = ledger_db
+    w = 1000
+    key = KeyContext(key_id, account, "a", "user", "sk-st-x", "k", None, 2 * w, None, None,
+                     None, None, False)
+    windows = Windows(ZoneInfo("UTC"))
+    folder = tmp_path / "journal"
+    dead = SqlReserver(engine, windows, "gw-dead", reservation_ttl=30)
+    await dead.reserve(key, w, "req-running")
+    answered = await dead.reserve(key, w, "req-answered")
+    dead.settle(answered, w)
+    await dead._drain_settles()
+    rec = record(account, key_id, w)
+    rec.id, rec.day, rec.month = "req-answered", answered.day, answered.month
+    journal_of_dead = Journal(folder, "gw-dead")
+    journal_of_dead.append(rec)
+    journal_of_dead.close()  # killed: its record and lock stay behind
+    live = SqlReserver(engine, windows, "gw-live", reservation_ttl=30)
+    with pytest.raises(BudgetExceeded):  # both still held
+        await live.reserve(key, w, "req-1")
+    writer = LedgerWriter(engine, "gw-live", hooks=live)
+    assert await writer.recover(folder, on_orphan=live.release_holder) == 1
+    res = await live.reserve(key, w, "req-2")  # the running one's hold is gone
+    with pytest.raises(BudgetExceeded):  # the answered one is billed: 2 x w spent/held
+        await live.reserve(key, w, "req-3")
+    live.release(res)
+    await live.close()
+    await dead.close()
+    assert await repo.wallet_balance(engine, account) == CREDIT - w
