@@ -9,6 +9,8 @@ by a budget, by rpm, or simply not created as an admin key. Each gets 403 and no
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -124,3 +126,23 @@ def test_admin_keys_are_created_explicitly_and_unrestricted(gw: InProcessGateway
     # The account API cannot mint admin keys.
     r = AdminAPI(gw, plain_key).post("/account/keys", {"admin": True})
     assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_parameter"
+
+
+def test_cli_admin_flag(gw: InProcessGateway) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "smartoken", "--data-dir",
+                               str(gw.data_dir), "keys", "create", *args], env=gw.env,
+                              capture_output=True, text=True, timeout=60)
+
+    AdminAPI(gw).account("plain")
+    before = snapshot(gw)
+    for args in (("--account", "admin", "--admin", "--rpm", "5"),
+                 ("--account", "admin", "--admin", "--families", "kimi"),
+                 ("--account", "plain", "--admin")):
+        out = cli(*args)
+        assert out.returncode != 0 and "--admin" in out.stderr, (args, out.stderr)
+    assert snapshot(gw) == before
+    plain = cli("--account", "admin").stdout.strip().splitlines()[-1]
+    admin = cli("--account", "admin", "--admin").stdout.strip().splitlines()[-1]
+    assert AdminAPI(gw, plain).get("/admin/accounts").status_code == 403
+    assert AdminAPI(gw, admin).get("/admin/accounts").status_code == 200
