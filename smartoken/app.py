@@ -32,6 +32,7 @@ from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
+from smartoken.i18n.errors import localize
 from smartoken.logs import configure_logging, secrets_of
 from smartoken.state import app_state
 
@@ -46,6 +47,7 @@ def _error_response(err: GatewayError) -> Response:
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     note_refused(request, exc)
+    exc = localize(exc, request.headers.get("accept-language"))
     protocol = request.scope.get("state", {}).get("protocol")
     if protocol is not None:  # shaped as the client's protocol has it (protocols/)
         return Response(protocol.error_body(exc), status_code=exc.status,
@@ -61,7 +63,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = InvalidRequest(str(exc.detail), code=f"http_{exc.status_code}")
         err.status = exc.status_code
     note_refused(request, err)
-    return _error_response(err)
+    return _error_response(localize(err, request.headers.get("accept-language")))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -69,7 +71,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
                                            .get("request_id")})
     err = GatewayError("The gateway hit an internal error; the request was not billed.",
                        code="internal_error")
-    return _error_response(err)
+    return _error_response(localize(err, request.headers.get("accept-language")))
 
 
 def routes() -> list[Route]:

@@ -49,4 +49,6 @@ async def authenticate(request: Request, *, api_key_header: bool = False) -> Key
         api_key = request.headers.get("x-api-key")
         if api_key:
             authorization = "Bearer " + api_key
-    return await app_state(request).keys.authenticate(authorization)
+    key = await app_state(request).keys.authenticate(authorization)
+    request.scope.setdefault("state", {})["key"] = key  # whose refusal it is (console)
+    return key

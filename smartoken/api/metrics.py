@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from smartoken.api.http import app_state
 from smartoken.errors import GatewayError
+from smartoken.ledger import refusals
 from smartoken.logs import log_refused, redact
 from smartoken.metrics import CONTENT_TYPE
 from smartoken.providers.base import UpstreamError
@@ -29,5 +30,14 @@ def note_refused(request: Request, err: GatewayError) -> None:
     if smartoken is not None:
         smartoken.metrics.refused(err.status)
     client = request.scope.get("client")
-    log_refused(request.scope.get("state", {}).get("request_id"), request.method,
+    scope_state = request.scope.get("state", {})
+    log_refused(scope_state.get("request_id"), request.method,
                 request.url.path, client[0] if client else None, err.status, err.code)
+    key = scope_state.get("key")
+    if smartoken is not None and scope_state.get("request_id") and \
+            request.url.path.startswith(("/v1/", "/console/api/playground")):
+        refusals.note(smartoken.engine, {
+            "id": scope_state["request_id"], "path": request.url.path,
+            "account_id": getattr(key, "account_id", None), "key_id": getattr(key, "key_id", None),
+            "model": scope_state.get("model"), "http_status": err.status, "code": err.code,
+            "message": err.message})

@@ -21,10 +21,14 @@ from smartoken.cluster.shared_limits import SharedLoginThrottle
 from smartoken.console.session import Sessions, User, tokens_match
 from smartoken.console.throttle import LoginThrottle
 from smartoken.errors import AuthenticationFailed, GatewayError, InvalidRequest, PermissionDenied
+from smartoken.i18n import formats, locales
+from smartoken.i18n.catalog import js_strings, translations
+from smartoken.i18n.errors import localize
 from smartoken.money import format_usd
 from smartoken.state import AppState
 
 TEMPLATES = Path(__file__).parent / "templates"
+THEME_COOKIE = "st_theme"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' "
@@ -46,18 +50,6 @@ def usd(micro: int | None, places: int = 2) -> str:
     return f"${whole}.{frac}" if not whole.startswith("-") else f"-${whole[1:]}.{frac}"
 
 
-def money(micro: int | None) -> Markup:
-    """A balance, spend, budget or total: four decimals everywhere (half-up: sub-cent spend
-    stays visible), the exact amount in the tooltip. Per-request costs use ``usd(6)``, per-1M
-    prices ``usd``."""
-    if micro is None:
-        return Markup("—")
-    units = (abs(int(micro)) + 50) // 100  # 1/10,000 of a dollar
-    sign = "-" if micro < 0 and units else ""
-    return Markup('<span class="usd" title="{}">{}${:,}.{:04d}</span>').format(
-        usd(int(micro), 6), sign, units // 10_000, units % 10_000)
-
-
 def ms(value: int | None) -> str:
     """A duration in ms: "< 1 ms" for an answer faster than the clock's millisecond."""
     if value is None:
@@ -65,30 +57,46 @@ def ms(value: int | None) -> str:
     return "< 1 ms" if int(value) < 1 else f"{int(value):,} ms"
 
 
-def make_templates(tz: ZoneInfo) -> Jinja2Templates:
+def make_templates(tz: ZoneInfo, locale: str = "en") -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.autoescape = True
-    # Every visible string goes through gettext: ``{{ _("Sign in") }}`` (translations: issue 17).
+    # Every visible string goes through gettext: ``{{ _("Sign in") }}``; one environment per
+    # locale, so concurrent requests in different languages never share translations.
     env.add_extension("jinja2.ext.i18n")
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
 
-    def dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-        if value is None:
+    def money(micro: int | None) -> Markup:
+        """A balance, spend, budget or total: four decimals everywhere (half-up: sub-cent
+        spend stays visible), the exact amount in the tooltip. Per-request costs use
+        ``usd(6)``, per-1M prices ``usd``."""
+        if micro is None:
+            return Markup("—")
+        return Markup('<span class="usd" title="{}">{}</span>').format(
+            formats.money(int(micro), locale, 6), formats.money(int(micro), locale))
+
+    def usd_(micro: int | None, places: int = 2) -> str:
+        if micro is None:
             return "—"
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=ZoneInfo("UTC"))
-        return value.astimezone(tz).strftime(fmt)
+        if places == 6:
+            return formats.money(int(micro), locale, 6)
+        return formats.price(int(micro), locale)
 
-    env.filters.update(usd=usd, money=money, ms=ms, dt=dt,
-                       num=lambda n: "—" if n is None else f"{int(n):,}")
+    def dt(value: datetime | None, fmt: str = "") -> str:
+        part = {"%Y-%m-%d": "date", "%H:%M:%S": "time"}.get(fmt, "datetime")
+        return formats.when(value, tz, locale, part)
+
+    env.filters.update(usd=usd_, money=money, ms=ms, dt=dt,
+                       num=lambda n: formats.number(n, locale))
+    env.globals.update(locale=locale, html_lang=locales.HTML_LANG[locale],
+                       locale_names=locales.NAMES)
     return templates
 
 
 @dataclass(slots=True)
 class Console:
     sessions: Sessions
-    templates: Jinja2Templates
+    templates: dict[str, Jinja2Templates]
     throttle: SharedLoginThrottle  # in Redis when configured (issue 12 item 17)
 
 
@@ -97,8 +105,19 @@ async def open_console(state: AppState) -> Console:
     throttle = SharedLoginThrottle(
         LoginThrottle(), cluster.redis if cluster else None,
         cluster.options.prefix if cluster else "st:", bool(cluster and cluster.options.fail_open))
-    return Console(await Sessions.open(state.engine), make_templates(state.settings.tz),
-                   throttle)
+    templates = {loc: make_templates(state.settings.tz, loc) for loc in locales.SUPPORTED}
+    return Console(await Sessions.open(state.engine), templates, throttle)
+
+
+def locale_of(request: Request) -> str:
+    return locales.negotiate(request.headers.get("accept-language"),
+                             request.cookies.get(locales.COOKIE))
+
+
+def theme_of(request: Request) -> str:
+    """``light`` or ``dark`` when the user chose one (sticky cookie), else ``system``."""
+    value = request.cookies.get(THEME_COOKIE, "")
+    return value if value in ("light", "dark") else "system"
 
 
 @dataclass(slots=True)
@@ -121,8 +140,11 @@ def render(request: Request, console: Console, template: str, user: User | None,
            status: int = 200, **context: Any) -> Response:
     context.update(user=user, csrf=user.csrf if user else "", path=request.url.path,
                    gateway_url=gateway_url(request))
-    response = console.templates.TemplateResponse(request, template, context,
-                                                  status_code=status)
+    locale = locale_of(request)
+    context.update(theme=theme_of(request),
+                   js_i18n=js_strings(locale).replace("<", "\\u003c"))
+    response = console.templates[locale].TemplateResponse(request, template, context,
+                                                          status_code=status)
     harden(response)
     return response
 
@@ -183,7 +205,9 @@ def endpoint(handler: Handler, *, admin: bool = False,
         except GatewayError as err:
             if api:
                 raise
-            response = render(request, console, "error.html", user, err.status, error=err)
+            # The page's language: a Chinese sentence before the English detail (i18n/errors).
+            shown = localize(err, "zh-CN" if locale_of(request) == "zh_CN" else None)
+            response = render(request, console, "error.html", user, err.status, error=shown)
             return response
 
     return run

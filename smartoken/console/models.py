@@ -35,7 +35,9 @@ def model_rows(state: AppState) -> list[dict[str, Any]]:
 
 async def models_page(ctx: Ctx) -> Response:
     rows = model_rows(ctx.state)
-    return ctx.render("models.html", rows=rows,
+    families = sorted({(r["spec"].family, r["family"].name if r["family"] else r["spec"].family)
+                       for r in rows}, key=lambda f: f[1].lower())
+    return ctx.render("models.html", rows=rows, families=families,
                       demo_only=all(r["demo"] for r in rows if r["spec"].kind == "chat"))
 
 

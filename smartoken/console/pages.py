@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -15,8 +16,8 @@ from smartoken.api import admin_views
 from smartoken.api.http import JSONResponse
 from smartoken.console import store
 from smartoken.console.http import Ctx
-from smartoken.errors import InvalidRequest
-from smartoken.ledger import records
+from smartoken.errors import InvalidRequest, NotFound
+from smartoken.ledger import records, refusals
 from smartoken.money import format_usd
 from smartoken.store import repo
 
@@ -126,12 +127,13 @@ async def usage(ctx: Ctx) -> Response:
     pages = max(1, (totals["requests"] + PAGE_SIZE - 1) // PAGE_SIZE)
     query = urlencode({k: v for k, v in params.items() if v})
     accounts = await repo.list_accounts(engine) if ctx.user.is_admin else []
+    refused = await refusals.recent(engine, f.account_id) if page == 1 else []
     return ctx.render(
         "usage.html", rows=rows, totals=totals, params=params, page=page, pages=pages,
         query=query, keys=[k for k in keys if ctx.user.is_admin or
                            k["account_id"] == ctx.user.id],
         key_names=key_names, models=sorted(ctx.state.catalog.models), statuses=STATUSES,
-        accounts=accounts)
+        accounts=accounts, refused=refused)
 
 
 async def usage_csv(ctx: Ctx) -> Response:
@@ -181,6 +183,25 @@ async def usage_record(ctx: Ctx) -> Response:
                          "usage_estimated": bool(r["usage_estimated"]),
                          "latency_ms": r["latency_ms"], "ttft_ms": r["ttft_ms"],
                          "cost_micro": r["cost_micro"], "cost_usd": format_usd(r["cost_micro"])})
+
+
+async def usage_detail(ctx: Ctx) -> Response:
+    """One request: the attempt chain (each route tried, its error, when it ended), tokens,
+    timings, cost and protocol."""
+    rid = ctx.request.path_params["request_id"]
+    r = await store.usage_by_id(ctx.state.engine, rid, None if ctx.user.is_admin else ctx.user.id)
+    if r is None:
+        raise NotFound(f"No request '{rid}' in your usage log.", code="not_found")
+    attempts: list[dict[str, Any]] = []
+    previous = 0
+    for a in orjson.loads(r["attempts"]) if r.get("attempts") else []:
+        at = a.get("at_ms")
+        ms = at - previous if isinstance(at, int) else None
+        previous = at if isinstance(at, int) else previous
+        attempts.append({**a, "ms": ms})
+    key = await repo.get_key(ctx.state.engine, int(r["key_id"]))
+    key_name = (key["name"] or key["prefix"]) if key else str(r["key_id"])
+    return ctx.render("usage_detail.html", r=r, attempts=attempts, key_name=key_name)
 
 
 # ---------------------------------------------------------------- wallet

@@ -63,14 +63,32 @@ def _number(data: dict[str, Any], field: str, kind: type) -> Any:
     return value
 
 
+# The sample function offered by the playground's *Tools* switch.
+SAMPLE_TOOL: dict[str, Any] = {"type": "function", "function": {
+    "name": "get_weather", "description": "The current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+MAX_FILES = 5
+
+
+def _file_ids(data: dict[str, Any]) -> list[str]:
+    ids = data.get("file_ids") or []
+    if not isinstance(ids, list) or len(ids) > MAX_FILES or \
+            not all(isinstance(i, str) and i.startswith("file-") for i in ids):
+        raise InvalidRequest(f"file_ids must list at most {MAX_FILES} file ids.",
+                             param="file_ids")
+    return ids
+
+
 def chat_body(data: Any) -> dict[str, Any]:
-    """The Chat Completions body of a playground form: always streamed, usage included."""
+    """The Chat Completions body of a playground form: always streamed, usage included; the
+    JSON and tools switches, and files attached to the last user message (Files API ids)."""
     if not isinstance(data, dict):
         raise InvalidRequest("Expected a JSON object.")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages or len(messages) > MAX_MESSAGES:
         raise InvalidRequest("Write a message first.", param="messages")
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     system = data.get("system")
     if isinstance(system, str) and system.strip():
         out.append({"role": "system", "content": system})
@@ -80,8 +98,19 @@ def chat_body(data: Any) -> dict[str, Any]:
             raise InvalidRequest("Each message needs a role (user or assistant) and text.",
                                  param="messages")
         out.append({"role": m["role"], "content": m["content"]})
+    ids = _file_ids(data)
+    if ids:
+        if out[-1]["role"] != "user":
+            raise InvalidRequest("Files go with a user message.", param="file_ids")
+        parts: list[dict[str, Any]] = [{"type": "text", "text": out[-1]["content"]}]
+        parts += [{"type": "file", "file": {"file_id": i}} for i in ids]
+        out[-1] = {"role": "user", "content": parts}
     body: dict[str, Any] = {"model": data.get("model"), "messages": out, "stream": True,
                             "stream_options": {"include_usage": True}}
+    if data.get("json_mode") is True:
+        body["response_format"] = {"type": "json_object"}
+    if data.get("tools") is True:
+        body["tools"] = [SAMPLE_TOOL]
     temperature = _number(data, "temperature", float)
     if temperature is not None:
         body["temperature"] = temperature
@@ -96,6 +125,7 @@ async def playground_chat(ctx: Ctx) -> Any:
     data = wire.parse_json(await read_body(ctx.request, state.settings.max_body_bytes))
     body = chat.PROTOCOL.parse(chat_body(data))
     key = await playground_key(ctx)
+    ctx.request.scope.setdefault("state", {})["key"] = key  # for a refusal's log
     call = await pipeline.prepare(state, ctx.request.state.request_id, key, body)
     route, provider, it, first = await pipeline.open_stream(state, call)
     return RelayStream(state, call, route, provider, it, first, chat.PROTOCOL.framer(call))
@@ -107,5 +137,6 @@ async def playground_samples(ctx: Ctx) -> Response:
     body = chat_body(data)
     sample = SampleRequest(gateway_url(ctx.request), str(body["model"]),
                            messages=body["messages"], temperature=body.get("temperature"),
-                           max_tokens=body.get("max_tokens"))
+                           max_tokens=body.get("max_tokens"),
+                           extra={k: body[k] for k in ("response_format", "tools") if k in body})
     return JSONResponse(all_samples(sample))

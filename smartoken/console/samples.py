@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -15,9 +16,10 @@ class SampleRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     stream: bool = True
-    messages: list[dict[str, str]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # response_format, tools
 
-    def all_messages(self) -> list[dict[str, str]]:
+    def all_messages(self) -> list[dict[str, Any]]:
         if self.messages:
             return self.messages
         out = [{"role": "system", "content": self.system}] if self.system else []
@@ -29,6 +31,7 @@ class SampleRequest:
             opts.append(("temperature", self.temperature))
         if self.max_tokens is not None:
             opts.append(("max_tokens", self.max_tokens))
+        opts.extend(self.extra.items())
         if self.stream:
             opts.append(("stream", True))
         return opts

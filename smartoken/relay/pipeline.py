@@ -69,6 +69,11 @@ class Call:
     abandoned: bool = False  # the client hung up before a unary answer was sent
 
 
+def _elapsed_ms(call: Call) -> int:
+    """When an attempt ended, in ms since the request started (the console's attempt chain)."""
+    return int((time.perf_counter() - call.started) * 1000)
+
+
 def _now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -249,7 +254,7 @@ def _provider_for(state: AppState, route: Route) -> Any:
 
 def _note_failure(state: AppState, call: Call, route: Route, exc: UpstreamError) -> None:
     call.attempts.append({"route": route.id, "kind": exc.kind, "status": exc.status,
-                          "error": exc.message})
+                          "error": exc.message, "at_ms": _elapsed_ms(call)})
     if exc.kind != "client":
         state.router.health.failure(route.id, exc.message, kind=exc.kind,
                                     retry_after=exc.retry_after)
@@ -310,7 +315,8 @@ async def complete(state: AppState, call: Call, operation: str = "complete") -> 
                 details.setdefault("cached_tokens", usage.cached_tokens)
         resp["model"] = call.requested_model
         if call.attempts:
-            call.attempts.append({"route": route.id, "kind": "ok", "status": 200, "error": ""})
+            call.attempts.append({"route": route.id, "kind": "ok", "status": 200, "error": "",
+                                  "at_ms": _elapsed_ms(call)})
         if call.abandoned:  # the client hung up: billed what the upstream reports all the same
             _record(state, call, route=route, status=records.CLIENT_CLOSED, http=499,
                     usage=usage, estimated=estimated, ttft=None,

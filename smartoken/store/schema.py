@@ -257,3 +257,19 @@ ledger_dead_letters = Table(
     Column("origin", String(40), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# Requests refused before routing (migration 0018): no usage record, listed by the console.
+refused_requests = Table(
+    "refused_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("account_id", Integer, nullable=True),
+    Column("key_id", Integer, nullable=True),
+    Column("model", String(200), nullable=True),
+    Column("path", String(200), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("code", String(64), nullable=True),
+    Column("message", String(500), nullable=False),
+    Index("ix_refused_requests_account_created", "account_id", "created_at"),
+)

@@ -15,7 +15,8 @@ import pytest
 from tests.console.conftest import SCREENSHOTS_ENV
 
 TESTS = ("tests/console/test_browser.py::test_first_run_key_sdk_usage_playground_revoke",
-         "tests/console/test_browser.py::test_phone_width_has_no_horizontal_overflow")
+         "tests/console/test_browser.py::test_phone_width_has_no_horizontal_overflow",
+         "tests/console/test_pages_browser.py::test_every_page_in_language_and_scheme_is_accessible")
 
 
 def main(argv: list[str]) -> int:

@@ -15,13 +15,13 @@ from tests.harness import Gateway, fake_config
 MSG = [{"role": "user", "content": "hello"}]
 
 
-def one_route(make_fake: Any, make_gateway: Any, dialect: str, model: str = "kimi-k2",
+def one_route(make_fake: Any, make_inproc: Any, dialect: str, model: str = "kimi-k2",
               upstream: str = "up-model", price: dict[str, str] | None = None,
               **scenario: Any) -> tuple[Gateway, Any, openai.OpenAI]:
     fake = make_fake(dialect=dialect, **scenario)
     spec: dict[str, Any] = {"routes": [{"provider": "fake0", "upstream_model": upstream}]}
     spec.update(price or {})
-    gw = make_gateway(fake_config(fake, models={model: spec}))
+    gw = make_inproc(fake_config(fake, models={model: spec}))
     return gw, fake, gw.client(gw.key(credit="10"))
 
 
@@ -33,9 +33,9 @@ PRICE = {"input_price": "1.00", "output_price": "2.00", "cached_input_price": "0
 P = Price(parse_usd("1.00"), parse_usd("2.00"), parse_usd("0.10"))
 
 
-def test_moonshot(make_fake: Any, make_gateway: Any) -> None:
+def test_moonshot(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 1000, "completion_tokens": 50, "cached_tokens": 600}
-    gw, fake, client = one_route(make_fake, make_gateway, "moonshot", price=PRICE, usage=usage)
+    gw, fake, client = one_route(make_fake, make_inproc, "moonshot", price=PRICE, usage=usage)
     chunks = list(client.chat.completions.create(
         model="kimi-k2", messages=MSG, stream=True, temperature=1.7, n=1,
         stream_options={"include_usage": True}))
@@ -58,8 +58,8 @@ def test_moonshot(make_fake: Any, make_gateway: Any) -> None:
 
 
 def test_moonshot_out_of_balance_is_not_the_clients_429(make_fake: Any,
-                                                       make_gateway: Any) -> None:
-    gw, fake, client = one_route(make_fake, make_gateway, "moonshot", out_of_balance=True)
+                                                       make_inproc: Any) -> None:
+    gw, fake, client = one_route(make_fake, make_inproc, "moonshot", out_of_balance=True)
     with pytest.raises(openai.APIStatusError) as exc:
         client.chat.completions.create(model="kimi-k2", messages=MSG)
     assert exc.value.status_code == 503  # the upstream's 429 is not passed on as the client's
@@ -67,11 +67,11 @@ def test_moonshot_out_of_balance_is_not_the_clients_429(make_fake: Any,
     assert len(fake.requests) == 1 and gw.wait_usage(1)[0]["status"] == "upstream_error"
 
 
-def test_deepseek(make_fake: Any, make_gateway: Any) -> None:
+def test_deepseek(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 1000, "completion_tokens": 100, "prompt_cache_hit_tokens": 800,
              "prompt_cache_miss_tokens": 200,
              "completion_tokens_details": {"reasoning_tokens": 40}}
-    gw, fake, client = one_route(make_fake, make_gateway, "deepseek", model="deepseek-reasoner",
+    gw, fake, client = one_route(make_fake, make_inproc, "deepseek", model="deepseek-reasoner",
                                  upstream="deepseek-reasoner", price=PRICE, usage=usage,
                                  reasoning="Let me think.")
     resp = client.chat.completions.create(
@@ -100,9 +100,9 @@ def test_deepseek(make_fake: Any, make_gateway: Any) -> None:
     assert exc.value.status_code == 503
 
 
-def test_qwen(make_fake: Any, make_gateway: Any) -> None:
+def test_qwen(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 300, "completion_tokens": 30}
-    gw, fake, client = one_route(make_fake, make_gateway, "qwen", model="qwen-plus",
+    gw, fake, client = one_route(make_fake, make_inproc, "qwen", model="qwen-plus",
                                  price=PRICE, usage=usage)
     resp = client.chat.completions.create(model="qwen-plus", messages=MSG)
     assert fake.requests[-1]["enable_thinking"] is False  # the fake refuses it otherwise
@@ -123,9 +123,9 @@ def test_qwen(make_fake: Any, make_gateway: Any) -> None:
     assert exc.value.body["code"] == "invalid_parameter_error"  # type: ignore[index]
 
 
-def test_glm(make_fake: Any, make_gateway: Any) -> None:
+def test_glm(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 120, "completion_tokens": 12}
-    gw, fake, client = one_route(make_fake, make_gateway, "glm", model="glm-4.6", price=PRICE,
+    gw, fake, client = one_route(make_fake, make_inproc, "glm", model="glm-4.6", price=PRICE,
                                  usage=usage, finish_reason="sensitive")
     resp = client.chat.completions.create(model="glm-4.6", messages=MSG)
     assert resp.choices[0].finish_reason == "content_filter"
@@ -148,9 +148,9 @@ def test_glm(make_fake: Any, make_gateway: Any) -> None:
         client.chat.completions.create(model="glm-4.6", messages=MSG)
 
 
-def test_glm_arrears_fails_over(make_fake: Any, make_gateway: Any) -> None:
+def test_glm_arrears_fails_over(make_fake: Any, make_inproc: Any) -> None:
     broke, ok = make_fake(dialect="glm", out_of_balance=True), make_fake(dialect="glm")
-    gw = make_gateway(fake_config(broke, ok, models={"glm-4.6": {"routes": [
+    gw = make_inproc(fake_config(broke, ok, models={"glm-4.6": {"routes": [
         {"provider": "fake0", "priority": 2}, {"provider": "fake1", "priority": 1}]}}))
     resp = gw.client(gw.key(credit="10")).chat.completions.create(model="glm-4.6", messages=MSG)
     assert resp.choices[0].message.content
@@ -158,9 +158,9 @@ def test_glm_arrears_fails_over(make_fake: Any, make_gateway: Any) -> None:
     assert json.loads(rec["attempts"])[0]["kind"] == "quota"
 
 
-def test_ernie(make_fake: Any, make_gateway: Any) -> None:
+def test_ernie(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 70, "completion_tokens": 7}
-    gw, fake, client = one_route(make_fake, make_gateway, "ernie", model="ernie-4.5",
+    gw, fake, client = one_route(make_fake, make_inproc, "ernie", model="ernie-4.5",
                                  price=PRICE, usage=usage)
     chunks = list(client.chat.completions.create(model="ernie-4.5", messages=MSG, stream=True,
                                                  stream_options={"include_usage": True}))
@@ -174,9 +174,9 @@ def test_ernie(make_fake: Any, make_gateway: Any) -> None:
     assert rec["cost_micro"] == P.cost(70, 7)
 
 
-def test_hunyuan(make_fake: Any, make_gateway: Any) -> None:
+def test_hunyuan(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 40, "completion_tokens": 4}
-    gw, fake, client = one_route(make_fake, make_gateway, "hunyuan", model="hunyuan-turbos",
+    gw, fake, client = one_route(make_fake, make_inproc, "hunyuan", model="hunyuan-turbos",
                                  price=PRICE, usage=usage)
     resp = client.chat.completions.create(model="hunyuan-turbos", messages=MSG, temperature=2,
                                           extra_body={"enable_enhancement": False})
@@ -186,9 +186,9 @@ def test_hunyuan(make_fake: Any, make_gateway: Any) -> None:
     assert rec["cost_micro"] == P.cost(40, 4)
 
 
-def test_minimax(make_fake: Any, make_gateway: Any) -> None:
+def test_minimax(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 90, "completion_tokens": 30}
-    gw, fake, client = one_route(make_fake, make_gateway, "minimax", model="minimax-m2",
+    gw, fake, client = one_route(make_fake, make_inproc, "minimax", model="minimax-m2",
                                  price=PRICE, usage=usage, reasoning="thinking hard",
                                  content="The answer.")
     resp = client.chat.completions.create(model="minimax-m2", messages=MSG)
@@ -209,11 +209,11 @@ def test_minimax(make_fake: Any, make_gateway: Any) -> None:
     assert recs[1]["cost_micro"] == P.cost(90, 30)
 
 
-def test_doubao(make_fake: Any, make_gateway: Any) -> None:
+def test_doubao(make_fake: Any, make_inproc: Any) -> None:
     usage = {"prompt_tokens": 60, "completion_tokens": 6}
     wrong, right = make_fake(dialect="doubao", usage=usage), make_fake(dialect="doubao",
                                                                        usage=usage)
-    gw = make_gateway(fake_config(wrong, right, models={"doubao-pro": {**PRICE, "routes": [
+    gw = make_inproc(fake_config(wrong, right, models={"doubao-pro": {**PRICE, "routes": [
         {"provider": "fake0", "upstream_model": "doubao-pro", "priority": 2},
         {"provider": "fake1", "upstream_model": "doubao-1-5-pro-32k-250115", "priority": 1}]}}))
     key = gw.key(account="root", credit="10")
@@ -227,9 +227,9 @@ def test_doubao(make_fake: Any, make_gateway: Any) -> None:
     assert rec["cost_micro"] == P.cost(60, 6)
 
 
-def test_anthropic(make_fake: Any, make_gateway: Any) -> None:
+def test_anthropic(make_fake: Any, make_inproc: Any) -> None:
     usage = {"input_tokens": 25, "output_tokens": 12, "cache_read_input_tokens": 100}
-    gw, fake, client = one_route(make_fake, make_gateway, "anthropic", model="claude-x",
+    gw, fake, client = one_route(make_fake, make_inproc, "anthropic", model="claude-x",
                                  upstream="claude-sonnet-4-5",
                                  price={"family": "demo", "context_window": 200000, **PRICE},
                                  usage=usage, content="Hi from Claude")

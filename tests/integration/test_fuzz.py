@@ -130,8 +130,8 @@ def ledger(gw: Gateway) -> tuple[int, int, int]:
 
 
 def test_fuzzed_requests_never_fail_or_bill_when_refused(fake: FakeUpstream,
-                                                         make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake, auth_failures_per_minute=1_000_000),
+                                                         make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake, auth_failures_per_minute=1_000_000),
                                env={"SMARTOKEN_MASTER_KEY": MASTER,
                                     "SMARTOKEN_SECRET_KEY": generate_key()})
     broke = gw.key(account="broke")  # valid key, empty wallet: every valid call is refused
@@ -210,8 +210,8 @@ def test_fuzzed_requests_never_fail_or_bill_when_refused(fake: FakeUpstream,
     assert time.monotonic() - started < BUDGET_S * 2
 
 
-def test_fuzzed_admin_bodies_never_fail(fake: FakeUpstream, make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake), env={"SMARTOKEN_MASTER_KEY": MASTER,
+def test_fuzzed_admin_bodies_never_fail(fake: FakeUpstream, make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake), env={"SMARTOKEN_MASTER_KEY": MASTER,
                                                        "SMARTOKEN_SECRET_KEY": generate_key()})
     started = time.monotonic()
     http = httpx.Client(base_url=gw.base_url, timeout=30,

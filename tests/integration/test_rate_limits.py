@@ -12,8 +12,8 @@ from tests.harness import fake_config
 from tests.moneykit import MASTER, MESSAGES, AdminAPI
 
 
-def test_rpm_and_tpm(fake: FakeUpstream, make_gateway: Any) -> None:
-    gw = make_gateway(fake_config(fake), env={"SMARTOKEN_MASTER_KEY": MASTER})
+def test_rpm_and_tpm(fake: FakeUpstream, make_inproc: Any) -> None:
+    gw = make_inproc(fake_config(fake), env={"SMARTOKEN_MASTER_KEY": MASTER})
     admin = AdminAPI(gw)
     aid = admin.account("limited", credit="5")
     key, kid = admin.key(aid, rpm=3)

@@ -15,11 +15,11 @@ MSG = [{"role": "user", "content": "hello"}]
 
 
 def test_admin_routes_requires_an_admin_and_shows_health(make_fake: Any,
-                                                         make_gateway: Any) -> None:
+                                                         make_inproc: Any) -> None:
     bad, good = make_fake(status=500), make_fake()
     cfg = fake_config(bad, good, models={"kimi-k2": {"routes": [
         {"provider": "fake0", "priority": 2}, {"provider": "fake1", "priority": 1}]}})
-    gw = make_gateway(cfg, env={"SMARTOKEN_MASTER_KEY": "mk-test-secret"})
+    gw = make_inproc(cfg, env={"SMARTOKEN_MASTER_KEY": "mk-test-secret"})
     user_key = gw.key(account="alice", credit="10")
     list(gw.client(user_key).chat.completions.create(model="kimi-k2", messages=MSG,
                                                      stream=True))

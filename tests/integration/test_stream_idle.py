@@ -27,8 +27,8 @@ def _events(gw: Gateway, key: str) -> list[Any]:
 
 
 def test_stalled_stream_ends_with_an_idle_error_and_bills_what_was_delivered(
-        fake: FakeUpstream, make_gateway: Any) -> None:
-    gw = make_gateway(_config(fake, idle=0.5))
+        fake: FakeUpstream, make_inproc: Any) -> None:
+    gw = make_inproc(_config(fake, idle=0.5))
     fake.set(chunks=3, chunk_delay=3.0, content="one two three")
     events = _events(gw, gw.key(credit="10"))
     assert events[-1] == "[DONE]"
@@ -41,8 +41,8 @@ def test_stalled_stream_ends_with_an_idle_error_and_bills_what_was_delivered(
 
 
 def test_gaps_under_the_idle_limit_never_time_out_however_long_the_stream(
-        fake: FakeUpstream, make_gateway: Any) -> None:
-    gw = make_gateway(_config(fake, idle=1.0))
+        fake: FakeUpstream, make_inproc: Any) -> None:
+    gw = make_inproc(_config(fake, idle=1.0))
     text = " ".join(f"w{i}" for i in range(6))
     fake.set(chunks=6, chunk_delay=0.4, content=text)  # 2.4 s in all, 0.4 s between chunks
     events = _events(gw, gw.key(credit="10"))
@@ -56,10 +56,10 @@ def test_gaps_under_the_idle_limit_never_time_out_however_long_the_stream(
 
 
 def test_no_first_byte_in_time_is_a_504_for_unary_and_stream_calls(
-        fake: FakeUpstream, make_gateway: Any) -> None:
+        fake: FakeUpstream, make_inproc: Any) -> None:
     cfg = _config(fake, idle=5)
     cfg["providers"]["fake0"]["timeouts"]["first_byte"] = 0.5
-    gw = make_gateway(cfg)
+    gw = make_inproc(cfg)
     fake.set(first_byte_delay=3)
     key = gw.key(credit="10")
     for stream in (False, True):

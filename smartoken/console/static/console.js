@@ -1,6 +1,41 @@
 // SmarToken console: menu, copy buttons, confirmations, code tabs. No inline scripts (CSP).
 (function () {
   "use strict";
+  // Translations of the scripts' strings, from the page (st-i18n): window.stT("Copied").
+  var dict = {};
+  try { dict = JSON.parse(document.getElementById("st-i18n").textContent); } catch (e) { dict = {}; }
+  var T = window.stT = function (s) { return dict[s] || s; };
+
+  // Language: the select submits its form (GET /console/lang sets a sticky cookie).
+  document.querySelectorAll(".lang-select").forEach(function (sel) {
+    sel.addEventListener("change", function () { sel.form.submit(); });
+  });
+
+  // Dark mode: the system's preference until the user picks one; the pick sticks (cookie).
+  var root = document.documentElement;
+  var media = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  function effective() {
+    var chosen = root.getAttribute("data-theme");
+    return chosen || (media && media.matches ? "dark" : "light");
+  }
+  function label() {
+    document.querySelectorAll(".theme-toggle").forEach(function (b) {
+      var next = effective() === "dark" ? "light" : "dark";
+      b.querySelector(".theme-label").textContent = T(next === "dark" ? "Dark mode" : "Light mode");
+      b.setAttribute("aria-label", T(next === "dark" ? "Dark mode" : "Light mode"));
+      b.setAttribute("data-theme-now", effective());
+    });
+  }
+  document.querySelectorAll(".theme-toggle").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var next = effective() === "dark" ? "light" : "dark";
+      root.setAttribute("data-theme", next);
+      document.cookie = "st_theme=" + next + "; path=/; max-age=31536000; samesite=lax";
+      label();
+    });
+  });
+  if (media && media.addEventListener) media.addEventListener("change", label);
+  label();
   var toggle = document.getElementById("menu-toggle");
   var sidebar = document.getElementById("sidebar");
   if (toggle && sidebar) {
@@ -13,7 +48,7 @@
   function copyText(text, button) {
     var done = function () {
       var label = button.textContent;
-      button.textContent = "Copied";
+      button.textContent = T("Copied");
       button.classList.add("copied");
       setTimeout(function () { button.textContent = label; button.classList.remove("copied"); }, 1500);
     };
@@ -49,7 +84,7 @@
     var tab = ev.target.closest(".tab[data-tab]");
     if (tab) {
       var box = tab.closest(".code-tabs");
-      box.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t === tab); });
+      box.querySelectorAll(".tab").forEach(function (t) { t.classList.toggle("active", t === tab); t.setAttribute("aria-selected", t === tab ? "true" : "false"); });
       box.querySelectorAll("pre[data-pane]").forEach(function (p) {
         p.classList.toggle("active", p.getAttribute("data-pane") === tab.getAttribute("data-tab"));
       });

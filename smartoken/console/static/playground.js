@@ -8,13 +8,16 @@
   var lastSent = null;  // the body of the last request sent: what *View code* shows
   var controller = null;
   var model = $("pg-model"), system = $("pg-system"), temp = $("pg-temperature"),
-      maxTokens = $("pg-max-tokens"), prompt = $("pg-prompt"), messages = $("pg-messages");
+      maxTokens = $("pg-max-tokens"), prompt = $("pg-prompt"), messages = $("pg-messages"),
+      compare = $("pg-compare"), jsonMode = $("pg-json"), tools = $("pg-tools"),
+      fileInput = $("pg-file"), attached = $("pg-attached");
+  var attachments = [];  // [{id, name}] uploaded through the Files API, sent with the next message
 
   function showPrice() {
     var opt = model.selectedOptions[0];
     if (!opt) return;
     var fmt = function (m) { return "$" + (Number(opt.getAttribute(m)) / 1e6).toFixed(2); };
-    $("pg-price").textContent = "Price per 1M tokens: " + fmt("data-price-in") + " in, " + fmt("data-price-out") + " out.";
+    $("pg-price").textContent = T("Price per 1M tokens") + ": " + fmt("data-price-in") + " " + T("in") + ", " + fmt("data-price-out") + " " + T("out") + ".";
   }
   model.addEventListener("change", showPrice);
   showPrice();
@@ -24,18 +27,22 @@
     var msgs = history.slice();
     if (text) msgs.push({role: "user", content: text});
     var mt = parseInt(maxTokens.value, 10);
-    return {model: model.value, system: system.value, temperature: parseFloat(temp.value),
-            max_tokens: isNaN(mt) ? null : mt, messages: msgs};
+    var out = {model: model.value, system: system.value, temperature: parseFloat(temp.value),
+               max_tokens: isNaN(mt) ? null : mt, messages: msgs};
+    if (jsonMode && jsonMode.checked) out.json_mode = true;
+    if (tools && tools.checked) out.tools = true;
+    if (text && attachments.length) out.file_ids = attachments.map(function (a) { return a.id; });
+    return out;
   }
 
-  function bubble(role, text) {
+  function bubble(role, text, name, parent) {
     var empty = $("pg-empty");
     if (empty) empty.remove();
     var div = document.createElement("div");
     div.className = "msg msg-" + role;
     var who = document.createElement("div");
     who.className = "msg-role";
-    who.textContent = role === "user" ? "You" : model.value;
+    who.textContent = role === "user" ? T("You") : (name || model.value);
     var body = document.createElement("div");
     body.className = "msg-text";
     body.textContent = text || "";
@@ -54,7 +61,7 @@
       div.appendChild(think);
     }
     div.appendChild(body);
-    messages.appendChild(div);
+    (parent || messages).appendChild(div);
     messages.scrollTop = messages.scrollHeight;
     return div;
   }
@@ -95,30 +102,31 @@
         if (!rec.found) return;
         div.setAttribute("data-cost-micro", rec.cost_micro);
         div.setAttribute("data-status", rec.status);
-        meta(div, [["tokens", "Tokens", rec.prompt_tokens + " in · " + rec.completion_tokens + " out" + (rec.usage_estimated ? " (est.)" : "")],
-                   ["cost", "Cost", "$" + rec.cost_usd.replace(/0+$/, "").replace(/\.$/, ".00")],
-                   ["latency", "Latency", ms(rec.latency_ms)],
-                   ["ttft", "TTFT", rec.ttft_ms === null ? "—" : ms(rec.ttft_ms)]]);
+        meta(div, [["tokens", T("Tokens"), rec.prompt_tokens + " " + T("in") + " · " + rec.completion_tokens + " " + T("out") + (rec.usage_estimated ? " (" + T("est.") + ")" : "")],
+                   ["cost", T("Cost"), "$" + rec.cost_usd.replace(/0+$/, "").replace(/\.$/, ".00")],
+                   ["latency", T("Latency"), ms(rec.latency_ms)],
+                   ["ttft", T("TTFT"), rec.ttft_ms === null ? "—" : ms(rec.ttft_ms)]]);
         div.classList.add("billed");
       }).catch(function () {});
   }
 
   function ms(v) { return v < 1 ? "< 1 ms" : Math.round(v) + " ms"; }
 
-  async function send(text) {
-    showError("");
-    var payload = request(text);
-    bubble("user", text);
-    var div = bubble("assistant", "");
+  function render(body, text) {
+    if (window.stMarkdown) window.stMarkdown(body, text); else body.textContent = text;
+  }
+
+  // Streams one answer into a new bubble; resolves to its text, or null when refused/failed.
+  async function streamInto(payload, parent) {
+    var div = bubble("assistant", "", payload.model, parent);
     div.classList.add("streaming");
+    div.setAttribute("data-model", payload.model);
     var body = div.querySelector(".msg-text");
+    body.classList.add("md");
     var think = div.querySelector(".msg-reasoning"), thinkText = div.querySelector(".msg-reasoning-text");
     var t0 = performance.now(), ttft = null, answer = "", reasoning = "", chunks = 0, usage = null;
-    var answered = false;
-    lastSent = payload;
-    controller = new AbortController();
-    busy(true);
-    var rid = null;
+    var calls = [];
+    var answered = false, rid = null;
     try {
       var resp = await fetch("/console/api/playground", {
         method: "POST", credentials: "same-origin", signal: controller.signal,
@@ -130,8 +138,8 @@
         rid = null;  // refused: there is no usage record to read
         var err = await resp.json().catch(function () { return null; });
         div.remove();
-        showError(err && err.error ? err.error.message : "The request failed (" + resp.status + ").");
-        return;
+        showError(err && err.error ? err.error.message : T("The request failed") + " (" + resp.status + ").");
+        return null;
       }
       div.setAttribute("data-request-id", rid);
       var reader = resp.body.getReader(), dec = new TextDecoder(), buf = "";
@@ -152,7 +160,12 @@
             if (obj.usage) usage = obj.usage;
             (obj.choices || []).forEach(function (c) {
               var d = c.delta || {};
-              if (!d.content && !d.reasoning_content) return;
+              (d.tool_calls || []).forEach(function (tc) {
+                var slot = calls[tc.index || 0] = calls[tc.index || 0] || {name: "", args: ""};
+                if (tc.function && tc.function.name) slot.name += tc.function.name;
+                if (tc.function && tc.function.arguments) slot.args += tc.function.arguments;
+              });
+              if (!d.content && !d.reasoning_content && !d.tool_calls) return;
               if (ttft === null) ttft = performance.now() - t0;
               chunks += 1;
               if (d.reasoning_content) {
@@ -163,8 +176,10 @@
               if (d.content) {
                 if (!answer && reasoning) think.open = false;
                 answer += d.content;
-                body.textContent = answer;
               }
+              render(body, answer + calls.map(function (k) {
+                return "\n\n```tool_call\n" + k.name + "(" + k.args + ")\n```";
+              }).join(""));
               div.setAttribute("data-chunks", chunks);
               messages.scrollTop = messages.scrollHeight;
             });
@@ -172,22 +187,83 @@
         }
       }
       answered = true;
-      // Only the answer goes back in the history: reasoning is not part of the conversation.
-      history.push({role: "user", content: text}, {role: "assistant", content: answer});
       var latency = Math.round(performance.now() - t0);
-      meta(div, [["tokens", "Tokens", usage ? usage.prompt_tokens + " in · " + usage.completion_tokens + " out" : "…"],
-                 ["cost", "Cost", "…"], ["latency", "Latency", ms(latency)],
-                 ["ttft", "TTFT", ttft === null ? "—" : ms(ttft)]]);
+      meta(div, [["tokens", T("Tokens"), usage ? usage.prompt_tokens + " " + T("in") + " · " + usage.completion_tokens + " " + T("out") : "…"],
+                 ["cost", T("Cost"), "…"], ["latency", T("Latency"), ms(latency)],
+                 ["ttft", T("TTFT"), ttft === null ? "—" : ms(ttft)]]);
+      return answer;
     } catch (e) {
-      if (e.name === "AbortError") { body.textContent = answer + " [stopped]"; answered = true; }
-      else showError("The connection failed: " + e.message);
+      if (e.name === "AbortError") { render(body, answer + " [" + T("stopped") + "]"); answered = true; }
+      else showError(T("The connection failed") + ": " + e.message);
+      return answered ? answer : null;
     } finally {
       div.classList.remove("streaming");
       div.classList.add("done");
-      busy(false);
-      controller = null;
       if (rid && answered) ledger(div, rid);
     }
+  }
+
+  async function send(text) {
+    showError("");
+    var payload = request(text);
+    lastSent = payload;
+    bubble("user", text + attachments.map(function (a) { return "\n📎 " + a.name; }).join(""));
+    attachments = [];
+    showAttached();
+    // Two models side by side on the same prompt: the second column is for comparison only,
+    // the conversation goes on with the first model's answer.
+    var second = compare && compare.value && compare.value !== payload.model ? compare.value : "";
+    var row = null;
+    if (second) {
+      row = document.createElement("div");
+      row.className = "pg-pair";
+      messages.appendChild(row);
+    }
+    controller = new AbortController();
+    busy(true);
+    try {
+      var runs = [streamInto(payload, row)];
+      if (second) runs.push(streamInto(Object.assign({}, payload, {model: second}), row));
+      var answers = await Promise.all(runs);
+      // Only the answer goes back in the history: reasoning is not part of the conversation.
+      if (answers[0] !== null) history.push({role: "user", content: text}, {role: "assistant", content: answers[0]});
+    } finally {
+      busy(false);
+      controller = null;
+    }
+  }
+
+  function showAttached() {
+    if (!attached) return;
+    attached.textContent = "";
+    attachments.forEach(function (a) {
+      var chip = document.createElement("span");
+      chip.className = "chip";
+      chip.setAttribute("data-file-id", a.id);
+      chip.textContent = "📎 " + a.name;
+      attached.appendChild(chip);
+    });
+  }
+
+  if (fileInput) {
+    fileInput.addEventListener("change", function () {
+      var f = fileInput.files[0];
+      if (!f) return;
+      var form = new FormData();
+      form.append("file", f);
+      form.append("purpose", "file-extract");
+      showError("");
+      fetch("/console/api/files", {method: "POST", credentials: "same-origin",
+                                   headers: {"x-csrf-token": csrf}, body: form})
+        .then(function (r) { return r.json(); })
+        .then(function (obj) {
+          if (obj.error) { showError(obj.error.message); return; }
+          attachments.push({id: obj.id, name: obj.filename});
+          showAttached();
+        })
+        .catch(function (e) { showError(T("The request failed") + ": " + e.message); })
+        .finally(function () { fileInput.value = ""; });
+    });
   }
 
   $("pg-form").addEventListener("submit", function (ev) {
@@ -204,7 +280,14 @@
   $("clear-chat").addEventListener("click", function () {
     history = [];
     lastSent = null;
-    messages.innerHTML = '<div class="pg-empty" id="pg-empty">Conversation cleared.</div>';
+    messages.textContent = "";
+    var cleared = document.createElement("div");
+    cleared.className = "pg-empty";
+    cleared.id = "pg-empty";
+    cleared.textContent = T("Conversation cleared.");
+    messages.appendChild(cleared);
+    attachments = [];
+    showAttached();
     showError("");
   });
 

@@ -1,0 +1,48 @@
+"""Translations from the ``.po`` files beside this module, read with Babel at first use (no
+compiled ``.mo`` to keep in the repository)."""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+import json
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+
+@functools.cache
+def translations(locale: str) -> gettext.NullTranslations:
+    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return gettext.NullTranslations()
+    with po.open("rb") as f:
+        cat = read_po(f, locale=locale)
+    buf = io.BytesIO()
+    write_mo(buf, cat)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+# Strings the console's scripts show; a page carries their translations as JSON (st-i18n).
+JS_MESSAGES = (
+    "Copied", "Copy", "Spend (USD)", "Prompt", "Completion", "Tokens", "Price per 1M tokens",
+    "in", "out", "You", "Reasoning", "Cost", "Latency", "TTFT", "The request failed",
+    "The connection failed", "Conversation cleared.", "stopped", "est.", "Dark mode",
+    "Light mode",
+)
+
+
+@functools.cache
+def js_strings(locale: str) -> str:
+    t = translations(locale)
+    return json.dumps({m: t.gettext(m) for m in JS_MESSAGES}, ensure_ascii=False)
+
+
+def gettext_for(locale: str, message: str) -> str:
+    return translations(locale).gettext(message)
