@@ -42,13 +42,14 @@ from typing import Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from sqlalchemy import exc as sa_errors
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smartoken.auth.keys import KeyContext
 from smartoken.budget import redis_scripts as lua
 from smartoken.budget.fallback import ShareReserver
 from smartoken.budget.reserver import Reservation
-from smartoken.budget.shared import SharedReserver
+from smartoken.budget.shared import DB_DOWN, SharedReserver, store_down
 from smartoken.budget.windows import Windows
 from smartoken.cluster.options import ClusterOptions
 from smartoken.cluster.redis_pool import RedisBusy
@@ -138,7 +139,12 @@ class RedisReserver(SharedReserver):
                 verdict = _text(verdict)
                 if verdict != "load":
                     break
-                await self._load_missing(key, day, month, _text(value))
+                try:
+                    await self._load_missing(key, day, month, _text(value))
+                except sa_errors.IntegrityError:
+                    raise
+                except DB_DOWN as exc:  # e.g. PostgreSQL's "too many clients": not a 500
+                    raise store_down(exc) from None
             else:
                 raise BudgetStoreUnavailable("Budget counters could not be loaded; retry.")
         except RedisBusy as exc:  # Redis is up; this process is overloaded: never fail open

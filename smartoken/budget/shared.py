@@ -5,11 +5,28 @@ counters have not been moved yet."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from sqlalchemy import exc as sa_errors
+
 from smartoken.budget.reserver import Reservation
+from smartoken.errors import BudgetStoreUnavailable
 from smartoken.ledger.records import UsageRecord
+
+log = logging.getLogger("smartoken.budget")
+# The database cannot be reached (refused, reset, timed out, too many clients, pool exhausted):
+# a budgeted request gets a 503, not a 500.
+DB_DOWN = (sa_errors.DBAPIError, sa_errors.TimeoutError, OSError, TimeoutError)
+
+
+def store_down(exc: BaseException) -> BudgetStoreUnavailable:
+    log.warning("database unreachable, refusing budgeted request: %s",
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+    return BudgetStoreUnavailable(
+        "The database that holds the budget counters is unreachable, so this request's budget "
+        "cannot be checked; it was not sent upstream. Retry shortly.")
 
 
 class SharedReserver:

@@ -31,22 +31,19 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy import exc as sa_errors
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from smartoken.auth.keys import KeyContext
 from smartoken.budget.reserver import Reservation
-from smartoken.budget.shared import SharedReserver
+from smartoken.budget.shared import DB_DOWN, SharedReserver, store_down
 from smartoken.budget.windows import Windows
-from smartoken.errors import BudgetExceeded, BudgetStoreUnavailable, InsufficientBalance
+from smartoken.errors import BudgetExceeded, InsufficientBalance
 from smartoken.ledger.records import UsageRecord
 from smartoken.money import format_usd
 from smartoken.store.schema import key_spend, reservations, usage_records, wallets
 
 log = logging.getLogger("smartoken.budget")
-# The database cannot be reached (refused, reset, timed out, pool exhausted): a 503, not a 500.
-DB_DOWN = (sa_errors.DBAPIError, sa_errors.TimeoutError, OSError, TimeoutError)
 HOLD = "hold"  # the window of a hold's row (key 0): never a real day or month
 
 
@@ -61,14 +58,6 @@ def _over_budget(label: str, limit: int, used: int, window: str, amount: int) ->
         f"The key's {label} budget of ${format_usd(limit)} would be exceeded: "
         f"${format_usd(used)} is spent or reserved in {window} and this request may cost up to "
         f"${format_usd(amount)}.", param=f"{label}_budget")
-
-
-def _store_down(exc: BaseException) -> BudgetStoreUnavailable:
-    log.warning("database unreachable, refusing budgeted request: %s",
-                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
-    return BudgetStoreUnavailable(
-        "The database that holds budget reservations is unreachable, so this request's budget "
-        "cannot be checked; it was not sent upstream. Retry shortly.")
 
 
 def _sum(column, *where):  # type: ignore[no-untyped-def]
@@ -108,7 +97,7 @@ class SqlReserver(SharedReserver):
         except IntegrityError:
             raise
         except DB_DOWN as exc:
-            raise _store_down(exc) from None
+            raise store_down(exc) from None
         self.in_flight += 1
         return Reservation(key.key_id, key.account_id, amount, day, month, ts, id=rid)
 
@@ -224,7 +213,7 @@ class SqlReserver(SharedReserver):
         except IntegrityError:
             raise
         except DB_DOWN as exc:
-            raise _store_down(exc) from None
+            raise store_down(exc) from None
 
     async def _hold(self, account_id: int, amount: int) -> bool:
         rid = "hold_" + secrets.token_hex(12)

@@ -8,12 +8,23 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openai
 import pytest
 import redis
+from asyncpg.exceptions import TooManyConnectionsError
+from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from smartoken.auth.keys import KeyContext
+from smartoken.budget.redis_reserver import RedisReserver
+from smartoken.budget.windows import Windows
+from smartoken.cluster.options import ClusterOptions
+from smartoken.errors import BudgetStoreUnavailable
+from smartoken.store import snapshots
+from smartoken.store.db import make_engine, migrate
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import fake_config
 from tests.scaleout_support import (
@@ -118,3 +129,33 @@ def test_every_redis_key_heals_a_restored_wallet_and_a_drifted_sum(
     client.chat.completions.create(model="kimi-k2", messages=MESSAGES, max_tokens=MAX_TOKENS)
     assert len(gw.wait_usage(2, account_id=aid)) == 2
     r.close()
+
+
+def test_counters_that_cannot_be_loaded_from_the_database_are_a_503(
+        pg_url: str, redis_prefix: str,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen in the 3-replica test on a loaded host: PostgreSQL refused a connection ('sorry, too
+    many clients already') while a counter was loaded, and the request got 500 internal_error
+    (the Redis reserver took only OSError for an unreachable store)."""
+    async def too_many_clients(*_a: Any, **_k: Any) -> Any:
+        raise DBAPIError("SELECT ...", None,
+                         TooManyConnectionsError("sorry, too many clients already"))
+
+    async def main() -> None:
+        engine = make_engine(pg_url)
+        r = Redis.from_url(REDIS_URL)
+        try:
+            await migrate(engine)
+            reserver = RedisReserver(engine, Windows(ZoneInfo("UTC")), r,
+                                     ClusterOptions(prefix=redis_prefix), "test")
+            await r.set(f"{redis_prefix}epoch", 0)  # a warm Redis (as start() leaves it)
+            monkeypatch.setattr(snapshots, "wallet_counter", too_many_clients)
+            key = KeyContext(1, 1, "a", "user", "sk-st-x", "k", None, None, None, None, None,
+                             None, False)
+            with pytest.raises(BudgetStoreUnavailable):
+                await reserver.reserve(key, 100, "req_1")
+        finally:
+            await r.aclose()
+            await engine.dispose()
+
+    asyncio.run(main())
