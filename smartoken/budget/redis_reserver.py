@@ -20,10 +20,15 @@ applied is refused and reads again (the per-account floor), and the script is id
 batch, so it is retried until it lands.
 
 Reservations, running or settled-unwritten, carry a deadline refreshed by their replica's
-heartbeat every ttl/4; a sweep script (run by every replica) releases those past it, so a killed
-replica's reservations expire after ``reservation_ttl``. A killed replica's settled-but-unwritten
-debits are lost with their usage records, so the ledger stays consistent; releasing them is
-right.
+heartbeat every ttl/4; a sweep script (run by every replica) releases those past it.
+
+A killed replica's reservations are released sooner (issue 12, item 8): each replica refreshes a
+liveness key (``ALIVE_TTL`` = 3 s) every second and lists its reservation ids in a set of its
+own; every second each live replica releases the reservations of any replica whose liveness key
+expired, so a killed replica's hold on a budget is gone within ~4 s. Its settled-but-unwritten
+debits are in its crash journal (ledger/journal.py): written when it restarts on its data folder,
+and added to the loaded counters then (``after_write``). A replica that was only stalled for
+longer than ``ALIVE_TTL`` finds its key gone at its next beat and re-registers its reservations.
 
 Redis down: ``fail_open=False`` (default) refuses with 503 ``budget_store_unavailable``;
 ``fail_open=True`` reserves against per-process counters loaded from the ledger.
@@ -67,6 +72,8 @@ log = logging.getLogger("smartoken.budget")
 REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
                 redis_errors.BusyLoadingError, OSError)
 CREDIT_POLL = 1.0
+ALIVE_EVERY = 1.0  # seconds between liveness beats
+ALIVE_TTL = 3.0  # a replica silent this long is dead: its reservations are released
 HOLD = "hold"  # the window of a hold (key 0): never a real day or month
 
 
@@ -94,6 +101,9 @@ class RedisReserver(SharedReserver):
         self._reconcile = redis.register_script(lua.RECONCILE)
         self._holds: dict[tuple[int, int], list[str]] = defaultdict(list)
         self._beat = redis.register_script(lua.HEARTBEAT)
+        self._liveness = redis.register_script(lua.LIVENESS)
+        self._force_beat = False  # this replica was taken for dead: re-register at next beat
+        self._alive_seen = False
         self._live: dict[str, Reservation] = {}  # held in Redis: running, or settled unwritten
         self._held: dict[str, int] = {}  # settled amount of the settled ones
         self._unapplied: list[tuple[int, int, str, list[Any]]] = []  # batches for AFTER_BATCH
@@ -118,7 +128,7 @@ class RedisReserver(SharedReserver):
         return [f"{p}ab:{account_id}", f"{p}ar:{account_id}",
                 f"{p}ks:{key_id}:{day}", f"{p}kr:{key_id}:{day}",
                 f"{p}ks:{key_id}:{month}", f"{p}kr:{key_id}:{month}",
-                f"{p}res", f"{p}resd", f"{p}epoch", f"{p}sums"]
+                f"{p}res", f"{p}resd", f"{p}epoch", f"{p}sums", f"{p}own:{self._origin}"]
 
     # -------------------------------------------------------------- the guarantee
 
@@ -404,7 +414,55 @@ class RedisReserver(SharedReserver):
             await self._count_replicas(time.time())
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._heartbeat(), name="reservations"),
+                       loop.create_task(self._alive(), name="liveness"),
                        loop.create_task(self._credits(), name="credits")]
+
+    async def beat_once(self) -> None:
+        """Push the deadline of this replica's live reservations (re-register those Redis
+        forgot, or released while this replica was taken for dead)."""
+        now = time.time()
+        ttl = self._opt.reservation_ttl
+        force = self._force_beat
+        args: list[Any] = [self._p, now + ttl, now, ttl / 3 + 0.5, ttl, "1" if force else "0"]
+        for rid, res in list(self._live.items()):
+            amount = self._held.get(rid, res.amount)
+            args += [rid, f"{res.account_id}|{res.key_id}|{res.day}|{res.month}|{amount}"]
+        restored = await self._beat(
+            keys=[f"{self._p}res", f"{self._p}resd", f"{self._p}epoch", f"{self._p}sums",
+                  f"{self._p}own:{self._origin}"], args=args)
+        if force:
+            self._force_beat = False
+        if restored:
+            log.warning("re-registered %d reservations Redis had lost", restored)
+
+    async def alive_once(self) -> int:
+        """Refresh this replica's liveness key and release the reservations of replicas whose
+        key expired. Returns how many were released."""
+        p = self._p
+        was, released = await self._liveness(
+            keys=[f"{p}alive:{self._origin}", f"{p}own:{self._origin}", f"{p}owners",
+                  f"{p}resd", f"{p}res"],
+            args=[p, self._origin, int(ALIVE_TTL * 1000)])
+        if released:
+            log.warning("released %d reservations of replicas that stopped (liveness key "
+                        "expired)", released)
+        if not int(was) and self._alive_seen:
+            log.warning("this replica was silent for more than %.0f s and taken for dead; "
+                        "re-registering its reservations", ALIVE_TTL)
+            self._force_beat = True
+            await self.beat_once()
+        self._alive_seen = True
+        return int(released)
+
+    async def _alive(self) -> None:
+        while True:
+            try:
+                await self.alive_once()
+            except REDIS_ERRORS:
+                self.redis_ok = False
+            except Exception:
+                log.warning("liveness beat failed", exc_info=True)
+            await asyncio.sleep(ALIVE_EVERY)
 
     async def _heartbeat(self) -> None:
         """Keep this replica's live reservations alive, and release expired ones."""
@@ -413,17 +471,7 @@ class RedisReserver(SharedReserver):
             await asyncio.sleep(every)
             try:
                 now = time.time()
-                ttl = self._opt.reservation_ttl
-                args: list[Any] = [self._p, now + ttl, now, ttl / 3 + 0.5, ttl]
-                for rid, res in list(self._live.items()):
-                    amount = self._held.get(rid, res.amount)
-                    args += [rid, f"{res.account_id}|{res.key_id}|{res.day}|{res.month}|"
-                                  f"{amount}"]
-                restored = await self._beat(
-                    keys=[f"{self._p}res", f"{self._p}resd", f"{self._p}epoch",
-                          f"{self._p}sums"], args=args)
-                if restored:
-                    log.warning("re-registered %d reservations Redis had lost", restored)
+                await self.beat_once()
                 await self._sweep(keys=[f"{self._p}res", f"{self._p}resd"],
                                   args=[now, self._p])
                 await self._count_replicas(now)

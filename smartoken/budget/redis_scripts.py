@@ -15,6 +15,9 @@ Key layout under the prefix P (A = account id, K = key id, W = a day or month wi
     P:reconcile string                  RECONCILE ran less than ``counter_ttl`` seconds ago
     P:res       sorted set              reservation id -> deadline (epoch seconds)
     P:resd      hash                    reservation id -> "A|K|day|month|amount"
+    P:alive:O   string (3 s TTL)        replica O is alive (refreshed every second)
+    P:own:O     set                     reservation ids of replica O (some may be gone already)
+    P:owners    set                     replicas that registered an ``own`` set
 
 Every key heals (issue 12, item 10). Loaded counters (``ab``, ``ks``) expire and are reloaded;
 the floor ``av`` expires and follows a database restored to an older version; reservation sums
@@ -25,7 +28,7 @@ their deadline passes; ``done`` keys expire after an hour.
 
 from __future__ import annotations
 
-# KEYS: ab ar ksd krd ksm krm res resd epoch sums
+# KEYS: ab ar ksd krd ksm krm res resd epoch sums own
 # ARGV: amount daily_limit(-1 none) monthly_limit(-1 none) id deadline meta now warm
 # Idempotent per id: a retry after a lost answer does not reserve twice.
 # The epoch key is set when replicas start. If it is gone, Redis lost its data: reservations in
@@ -64,10 +67,11 @@ redis.call('INCRBY', KEYS[6], amount)
 redis.call('SADD', KEYS[10], KEYS[2], KEYS[4], KEYS[6])
 redis.call('ZADD', KEYS[7], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[8], ARGV[4], ARGV[6])
+redis.call('SADD', KEYS[11], ARGV[4])
 return {'ok', 0}
 """
 
-# KEYS: ab ar ksd krd ksm krm res resd epoch sums  (key 0, windows 'hold': no budget counters)
+# KEYS: ab ar ksd krd ksm krm res resd epoch sums own  (key 0, windows 'hold')
 # ARGV: amount id deadline meta now warm
 # Sets money aside on the wallet while a negative adjustment is written: a reservation without
 # a key, checked against the balance like RESERVE and released by SETTLE with 0.
@@ -90,6 +94,7 @@ redis.call('INCRBY', KEYS[6], amount)
 redis.call('SADD', KEYS[10], KEYS[2], KEYS[4], KEYS[6])
 redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2])
 redis.call('HSET', KEYS[8], ARGV[2], ARGV[4])
+redis.call('SADD', KEYS[11], ARGV[2])
 return {'ok', 0}
 """
 
@@ -136,9 +141,11 @@ end
 return #ids
 """
 
-# KEYS: res resd epoch sums;  ARGV: prefix deadline now warm ttl id1 meta1 id2 meta2 ...
-# A replica's heartbeat: push the deadline of its live reservations. After Redis lost its data
-# (epoch missing, or reset less than ``ttl`` ago) re-register those Redis forgot.
+# KEYS: res resd epoch sums own;  ARGV: prefix deadline now warm ttl force id1 meta1 id2 ...
+# A replica's heartbeat: push the deadline of its live reservations and list them in its ``own``
+# set. After Redis lost its data (epoch missing, or reset less than ``ttl`` ago), or with
+# ``force`` (this replica was taken for dead and its reservations released, see LIVENESS),
+# re-register those Redis forgot.
 HEARTBEAT = """
 local now = tonumber(ARGV[3])
 local epoch = redis.call('GET', KEYS[3])
@@ -146,12 +153,13 @@ if not epoch then
   epoch = now + tonumber(ARGV[4])
   redis.call('SET', KEYS[3], epoch)
 end
-local recent = tonumber(epoch) > now - tonumber(ARGV[5])
+local recent = ARGV[6] == '1' or tonumber(epoch) > now - tonumber(ARGV[5])
 local restored = 0
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local id, meta = ARGV[i], ARGV[i + 1]
   if redis.call('ZSCORE', KEYS[1], id) then
     redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('SADD', KEYS[5], id)
   elseif recent then
     local a, k, d, m, amount = string.match(meta, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
     redis.call('INCRBY', ARGV[1] .. 'ar:' .. a, amount)
@@ -161,10 +169,47 @@ for i = 6, #ARGV, 2 do
                ARGV[1] .. 'kr:' .. k .. ':' .. m)
     redis.call('ZADD', KEYS[1], ARGV[2], id)
     redis.call('HSET', KEYS[2], id, meta)
+    redis.call('SADD', KEYS[5], id)
     restored = restored + 1
   end
 end
 return restored
+"""
+
+# KEYS: alive own owners resd res;  ARGV: prefix origin alive_ms
+# Every second per replica (issue 12, item 8): refresh this replica's liveness key, drop ids of
+# reservations that are gone from its ``own`` set, and release every reservation of a replica
+# whose liveness key expired (killed, or stalled for longer than its TTL): within seconds, not
+# at the reservation deadline. Returns {1 if this replica's key was still there, released}.
+LIVENESS = """
+local was = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HEXISTS', KEYS[4], id) == 0 then redis.call('SREM', KEYS[2], id) end
+end
+local p = ARGV[1]
+local released = 0
+for _, o in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if o ~= ARGV[2] and redis.call('EXISTS', p .. 'alive:' .. o) == 0 then
+    for _, id in ipairs(redis.call('SMEMBERS', p .. 'own:' .. o)) do
+      local meta = redis.call('HGET', KEYS[4], id)
+      if meta then
+        local a, k, d, m, amount = string.match(meta,
+          '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+        redis.call('DECRBY', p .. 'ar:' .. a, amount)
+        redis.call('DECRBY', p .. 'kr:' .. k .. ':' .. d, amount)
+        redis.call('DECRBY', p .. 'kr:' .. k .. ':' .. m, amount)
+        redis.call('HDEL', KEYS[4], id)
+        released = released + 1
+      end
+      redis.call('ZREM', KEYS[5], id)
+    end
+    redis.call('DEL', p .. 'own:' .. o)
+    redis.call('SREM', KEYS[3], o)
+  end
+end
+return {was, released}
 """
 
 # KEYS: counter floor;  ARGV: field value version gen ttl heal

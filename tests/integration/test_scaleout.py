@@ -123,9 +123,12 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
     other = gws[0].key("team")  # same wallet, no budget: shows the others keep serving
     aid = gws[0].account("team")
 
+    killed_at: list[float] = []
+
     async def scenario() -> None:
         client, streams = await _open_streams(gws[1], key, 3)
         gws[1].kill()  # SIGKILL with three streams in flight
+        killed_at.append(time.monotonic())
         for stream in streams:
             with pytest.raises((openai.APIError, Exception)):
                 async for _ in stream:
@@ -134,16 +137,13 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
 
     asyncio.run(scenario())
     exact_usage(fake)  # fast answers again
-    # The dead replica's reservations still hold the key's budget ...
-    refused = spread([gws[0]], key, 1)[0]
-    assert isinstance(refused, openai.APIStatusError) and refused.status_code == 429
-    # ... while the surviving replicas keep serving.
+    # The surviving replicas keep serving ...
     assert len(ok(spread([gws[0], gws[2]], other, 6))) == 6
-    # Within the reservation TTL (10 s here) they expire and the budget is free again.
-    t0 = time.monotonic()
-    wait_for(lambda: not isinstance(spread([gws[2]], key, 1)[0], BaseException), 60,
-             "the killed replica's reservations to expire")
-    assert time.monotonic() - t0 < 40
+    # ... and release the dead replica's reservations within 5 s (its liveness key expires
+    # after 3 s), not at the reservation TTL (10 s here): the key's budget is usable again.
+    wait_for(lambda: not isinstance(spread([gws[2]], key, 1)[0], BaseException), 30,
+             "the killed replica's reservations to be released")
+    assert time.monotonic() - killed_at[0] < 5
     gws[0].wait_usage(7, timeout=20, status="ok")
     spent = assert_ledger_consistent(gws[0], aid, 100_000_000)
     assert spent == 7 * cost  # the killed streams were never committed, so never billed

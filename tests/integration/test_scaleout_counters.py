@@ -246,3 +246,35 @@ async def test_expired_reservations_are_swept(rig: Rig) -> None:
     await until(lambda: rig.reserved(), 0, 20)
     assert await rig.reserved() == 0
     assert await rig.redis.zcard(f"{rig.prefix}res") == 0
+
+
+@pytest.mark.anyio
+async def test_dead_replica_reservations_released_by_a_live_one(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 item 8: a replica that stops beating (SIGKILL) loses its reservations within
+    its liveness TTL, not the reservation TTL; one that was only stalled takes them back."""
+    from smartoken.budget import redis_reserver
+    monkeypatch.setattr(redis_reserver, "ALIVE_TTL", 0.5)
+    dead = rig.reserver
+    live = RedisReserver(rig.engine, rig.windows, rig.redis, rig.opts, "gw-live")
+    try:
+        running = await dead.reserve(rig.key, 1000, "run-1")
+        await rig.spend("held-1", 500, 300)  # settled, its ledger batch never written
+        assert await rig.reserved() == 1300
+        await dead.alive_once()
+        assert await live.alive_once() == 0  # the other replica is alive: nothing released
+        mine = await live.reserve(rig.key, 40, "live-1")
+        await asyncio.sleep(0.7)  # the dead replica's liveness key expires
+        assert await live.alive_once() == 2
+        assert await rig.reserved() == 40  # the live replica's own reservation stays
+        assert await rig.redis.hlen(f"{rig.prefix}resd") == 1
+        assert await live.alive_once() == 0  # released once
+        # It was only stalled: at its next beat it re-registers what it holds.
+        await dead.alive_once()
+        assert await rig.reserved() == 1340
+        dead.settle(running, 0)
+        live.settle(mine, 0)
+        await asyncio.sleep(0.1)
+        assert await rig.reserved() == 300
+    finally:
+        await live.close()
