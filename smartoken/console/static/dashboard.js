@@ -1,6 +1,7 @@
 // Dashboard charts (Chart.js, bundled with the gateway).
 (function () {
   "use strict";
+  var T = window.stT || function (s) { return s; };
   var node = document.getElementById("chart-data");
   if (!node || !window.Chart) return;
   var d = JSON.parse(node.textContent);
@@ -15,15 +16,15 @@
 
   new Chart(document.getElementById("chart-spend-day"), {
     type: "bar",
-    data: {labels: d.days, datasets: [{label: "Spend (USD)", data: d.spend_micro.map(usd), backgroundColor: "#4f46e5", borderRadius: 4}]},
+    data: {labels: d.days, datasets: [{label: T("Spend (USD)"), data: d.spend_micro.map(usd), backgroundColor: "#4f46e5", borderRadius: 4}]},
     options: Object.assign({}, common, {scales: {y: {beginAtZero: true, ticks: {callback: money}}, x: {grid: {display: false}}},
       plugins: {legend: {display: false}, tooltip: {callbacks: {label: function (c) { return money(c.parsed.y); }}}}})
   });
   new Chart(document.getElementById("chart-tokens-day"), {
     type: "bar",
     data: {labels: d.days, datasets: [
-      {label: "Prompt", data: d.prompt_tokens, backgroundColor: "#0ea5e9", borderRadius: 4, stack: "t"},
-      {label: "Completion", data: d.completion_tokens, backgroundColor: "#10b981", borderRadius: 4, stack: "t"}]},
+      {label: T("Prompt"), data: d.prompt_tokens, backgroundColor: "#0ea5e9", borderRadius: 4, stack: "t"},
+      {label: T("Completion"), data: d.completion_tokens, backgroundColor: "#10b981", borderRadius: 4, stack: "t"}]},
     options: Object.assign({}, common, {plugins: {legend: {display: true, position: "bottom"}},
       scales: {y: {beginAtZero: true, stacked: true}, x: {stacked: true, grid: {display: false}}}})
   });
@@ -37,7 +38,7 @@
   });
   new Chart(document.getElementById("chart-tokens-model"), {
     type: "bar",
-    data: {labels: d.models, datasets: [{label: "Tokens", data: d.model_tokens, backgroundColor: palette, borderRadius: 4}]},
+    data: {labels: d.models, datasets: [{label: T("Tokens"), data: d.model_tokens, backgroundColor: palette, borderRadius: 4}]},
     options: Object.assign({}, common, {indexAxis: "y", scales: {x: {beginAtZero: true}, y: {grid: {display: false}}}})
   });
 })();
