@@ -174,6 +174,16 @@ async def test_provider(ctx: Ctx) -> Response:
     return await providers_page(ctx, tested=result)
 
 
+def price_of(form: FormData, who: str) -> dict[str, Any]:
+    """A catalog ``price`` entry from the form's USD boxes (empty ones left out)."""
+    price: dict[str, Any] = {"currency": "USD", "source": {"note": f"set in the console by {who}"}}
+    for name in PRICE_FIELDS:
+        raw = str(form.get(name, "")).strip().lstrip("$")
+        if raw:
+            price[name] = raw
+    return price
+
+
 async def add_model(ctx: Ctx) -> Response:
     """A new model in the catalog (a merge import): id, family, context window, max output,
     prices, capabilities and fallbacks. An existing id is refused (reprice it instead)."""
@@ -186,12 +196,7 @@ async def add_model(ctx: Ctx) -> Response:
         if model_id in state.catalog.models:
             raise InvalidRequest(f"{model_id!r} already exists: set its prices instead.",
                                  param="id")
-        price: dict[str, Any] = {"currency": "USD", "source": {
-            "note": f"set in the console by {ctx.user.name}"}}
-        for name in PRICE_FIELDS:
-            raw = str(form.get(name, "")).strip().lstrip("$")
-            if raw:
-                price[name] = raw
+        price = price_of(form, ctx.user.name)
         entry: dict[str, Any] = {
             "family": str(form.get("family", "")), "price": price,
             "context_window": _int(str(form.get("context_window", "")).strip(),
@@ -221,12 +226,7 @@ async def save_price(ctx: Ctx) -> Response:
         if not isinstance(entry, dict) or ("price" not in entry and "alias_of" in entry):
             raise InvalidRequest(f"{model_id!r} is not a priced model of the catalog "
                                  "(an alias takes its target's price).", param="model")
-        price: dict[str, Any] = {"currency": "USD", "source": {
-            "note": f"set in the console by {ctx.user.name}"}}
-        for name in PRICE_FIELDS:
-            raw = str(form.get(name, "")).strip().lstrip("$")
-            if raw:
-                price[name] = raw
+        price = price_of(form, ctx.user.name)
         # New prices replace the time-of-day windows (they were relative to the old ones).
         new = {**entry, "price": price}
         new.pop("price_windows", None)
