@@ -9,6 +9,13 @@ starts a new one; a segment is deleted once every record in it is committed. On 
 segments of processes that are gone are written to the database (records already there are
 skipped: the request id is the key), then deleted.
 
+Streams also write progress lines (``progress``, about once a second while they deliver): the
+record the stream would get if it were cut now (status partial, billed for what it delivered).
+A progress line is never counted as a record to commit: recovery writes the last progress of
+a request only when the journal has no final record for it (the process died mid-stream).
+Every rotation re-writes the last progress of each running stream into the new segment, so
+deleting committed segments never deletes it.
+
 A live process holds an exclusive ``flock`` on ``<origin>.lock``; recovery takes only the
 segments whose owner's lock it can take, so processes sharing a data folder never replay each
 other's live journal.
@@ -41,17 +48,30 @@ def _line(rec: UsageRecord) -> bytes:
     return orjson.dumps(_values(rec)) + b"\n"
 
 
+def _progress_line(rec: UsageRecord) -> bytes:
+    return orjson.dumps({"p": _values(rec)}) + b"\n"
+
+
 def _parse(line: bytes) -> UsageRecord | None:
+    rec, _progress = _parse_any(line)
+    return rec
+
+
+def _parse_any(line: bytes) -> tuple[UsageRecord | None, bool]:
+    """A record, and whether it is a progress line (a stream still running)."""
     try:
         values = orjson.loads(line)
-        if len(values) > len(ROW_FIELDS):
-            return None
+        progress = isinstance(values, dict)
+        if progress:
+            values = values["p"]
+        if not isinstance(values, list) or len(values) > len(ROW_FIELDS):
+            return None, False
         # a line written before a column was added holds the leading fields only
         data: dict[str, Any] = dict(zip(ROW_FIELDS, values, strict=False))
         data["created_at"] = datetime.fromisoformat(data["created_at"])
-        return UsageRecord(**data)
+        return UsageRecord(**data), progress
     except (ValueError, TypeError, KeyError):  # a line cut by a crash mid-write
-        return None
+        return None, False
 
 
 class Journal:
@@ -69,6 +89,7 @@ class Journal:
         self._seq = 0
         # Oldest first: [path, records in it not yet committed]; the last one is being written.
         self._segments: deque[list[Any]] = deque()
+        self._progress: dict[str, bytes] = {}  # the last progress line of each running stream
         self._fd = -1
         self._open_segment()
 
@@ -81,12 +102,22 @@ class Journal:
     def append(self, rec: UsageRecord) -> None:
         os.write(self._fd, _line(rec))
         self._segments[-1][1] += 1
+        self._progress.pop(rec.id, None)
+
+    def progress(self, rec: UsageRecord) -> None:
+        """What a running stream would be billed if cut now (replaced by its final record)."""
+        line = _progress_line(rec)
+        os.write(self._fd, line)
+        self._progress[rec.id] = line
 
     def rotate(self) -> None:
-        """Start a new segment (when the current one holds records)."""
+        """Start a new segment (when the current one holds records), carrying the last
+        progress of each running stream into it."""
         if self._segments[-1][1]:
             os.close(self._fd)
             self._open_segment()
+            if self._progress:
+                os.write(self._fd, b"".join(self._progress.values()))
 
     def written(self, n: int) -> None:
         """The ``n`` oldest journaled records are committed: delete the segments they fill."""
@@ -127,14 +158,22 @@ class Orphan:
     segments: list[Path]
 
     def records(self) -> list[UsageRecord]:
+        """The final records, and for each stream cut by the death (progress lines but no
+        final record) its last progress: billed for what it delivered."""
         out: dict[str, UsageRecord] = {}
+        cut: dict[str, UsageRecord] = {}
         for path in self.segments:
             for line in path.read_bytes().splitlines():
-                rec = _parse(line)
-                if rec is not None:
+                rec, progress = _parse_any(line)
+                if rec is None:
+                    if line.strip():
+                        log.warning("journal %s: skipped an unreadable line", path.name)
+                elif progress:
+                    cut[rec.id] = rec  # the last one wins
+                else:
                     out.setdefault(rec.id, rec)
-                elif line.strip():
-                    log.warning("journal %s: skipped an unreadable line", path.name)
+        for rid, rec in cut.items():
+            out.setdefault(rid, rec)
         return list(out.values())
 
     def release(self, *, delete: bool) -> None:

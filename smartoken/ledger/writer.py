@@ -144,6 +144,16 @@ class LedgerWriter:
         if len(self._queue) >= self._max_batch:
             self._wake.set()
 
+    def progress(self, rec: UsageRecord) -> None:
+        """A running stream's record so far, to the crash journal only (never queued): if the
+        process dies before the stream ends, recovery bills it for what it delivered."""
+        if self._journal is not None:
+            try:
+                self._journal.progress(sanitise(rec))
+            except OSError:
+                log.exception("ledger journal write failed; journal off until restart")
+                self._journal = None
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-writer")
 

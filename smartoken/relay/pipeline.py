@@ -200,8 +200,23 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
             log.warning("request %s was billed %d micro-USD above its reservation",
                         call.request_id, cost - res.amount)
     state.limiter.charge(call.key, u.completion_tokens)
+    rec = usage_record(state, call, route=route, status=status, http=http, usage=u,
+                       estimated=estimated, ttft=ttft, error=error, cost=cost)
+    state.ledger.record(rec)
+    state.metrics.observe(rec)
+    if state.tracer is not None:
+        state.tracer.record(rec)
+    log_request(rec, call.key.prefix)
+    return cost
+
+
+def usage_record(state: AppState, call: Call, *, route: Route | None, status: str, http: int,
+                 usage: Usage, estimated: bool, ttft: float | None, error: str | None,
+                 cost: int) -> UsageRecord:
+    """The usage record of ``call`` (settled or not; see ``_record``)."""
+    u, res = usage, call.reservation
     provider = state.providers.get(route.provider) if route else None
-    rec = UsageRecord(
+    return UsageRecord(
         id=call.request_id,
         created_at=datetime.fromtimestamp(res.started_at, UTC) if res else _now_utc(),
         account_id=call.key.account_id,
@@ -229,12 +244,6 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
         error=error,
         protocol=call.protocol,
     )
-    state.ledger.record(rec)
-    state.metrics.observe(rec)
-    if state.tracer is not None:
-        state.tracer.record(rec)
-    log_request(rec, call.key.prefix)
-    return cost
 
 
 def _fail_over_error(call: Call, last: UpstreamError | None) -> UpstreamFailed:

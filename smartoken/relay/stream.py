@@ -5,6 +5,9 @@ an in-band error event and ``[DONE]``; delivered tokens are billed (counted by t
 the upstream sent no usage) and the record is marked partial. A client that disconnects
 cancels the upstream call at once and is recorded as ``client_closed``. A stream still running
 at the shutdown deadline ends with an error event too, and is billed for what it delivered.
+About once a second (``PROGRESS_S``) a running stream writes its record so far to the crash
+journal (status partial, billed for what it delivered): if the process is killed mid-stream,
+recovery bills it for that (issue 12, item 8).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from smartoken.errors import UpstreamFailed
 from smartoken.ledger import records
 from smartoken.protocols.base import StreamFramer
 from smartoken.providers.base import JSON, UpstreamError
-from smartoken.relay.pipeline import Call, Delivered, _note_failure, _record
+from smartoken.relay.pipeline import Call, Delivered, _note_failure, _record, usage_record
 from smartoken.routing.router import Route
 from smartoken.state import AppState
 
+PROGRESS_S = 1.0  # seconds between a running stream's progress lines in the crash journal
+CUT_BY_DEATH = "stream cut: the gateway process serving it stopped; billed for what it delivered"
 SHUTDOWN_TAIL_S = 1.0  # at most this long to write the error event of a stream cut by shutdown
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -75,12 +80,17 @@ class RelayStream:
             if data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             tail = b""
+            self._progress()
+            last = time.monotonic()
             try:
                 async for chunk in self.it:
                     data = self._frame(chunk)
                     if data:
                         await send({"type": "http.response.body", "body": data,
                                     "more_body": True})
+                    if time.monotonic() - last >= PROGRESS_S:
+                        self._progress()
+                        last = time.monotonic()
             except UpstreamError as exc:
                 if not (exc.kind == "cut" and self.delivered.finished):
                     status, error = records.PARTIAL, exc.message
@@ -105,6 +115,15 @@ class RelayStream:
             watcher.cancel()
             self._settle(status, error)
             await self.it.aclose()  # type: ignore[attr-defined]
+
+    def _progress(self) -> None:
+        """The record this stream gets if the process dies now: what it delivered."""
+        u = self.delivered.estimate(self.call.prompt_tokens)
+        cost = self.call.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens,
+                                    u.cache_write_tokens)
+        self.state.ledger.progress(usage_record(
+            self.state, self.call, route=self.route, status=records.PARTIAL, http=200, usage=u,
+            estimated=True, ttft=self.delivered.first_at, error=CUT_BY_DEATH, cost=cost))
 
     async def _cut_by_shutdown(self, send: Any) -> None:
         """The shutdown deadline cut this stream: end it with the protocol's error event, so

@@ -21,6 +21,7 @@ import pytest
 
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import ROOT, Gateway, fake_config
+from tests.moneykit import assert_invariants
 from tests.scaleout_support import (
     MAX_TOKENS,
     MESSAGES,
@@ -127,6 +128,7 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
 
     async def scenario() -> None:
         client, streams = await _open_streams(gws[1], key, 3)
+        await asyncio.sleep(1.5)  # each stream has delivered a few chunks (and progress lines)
         gws[1].kill()  # SIGKILL with three streams in flight
         killed_at.append(time.monotonic())
         for stream in streams:
@@ -145,9 +147,20 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
              "the killed replica's reservations to be released")
     assert time.monotonic() - killed_at[0] < 5
     gws[0].wait_usage(7, timeout=20, status="ok")
+    # The killed replica restarts on its data folder: its crash journal is written, and the
+    # streams the kill cut are billed for what they had delivered (their last progress line).
+    gws[1].start()
+    kid = gws[0].key_ids[key]
+    cut = gws[0].wait_usage(3, timeout=20, key_id=kid, status="partial")
+    assert len(cut) == 3
+    for r in cut:
+        assert 0 < r["cost_micro"] < cost and r["completion_tokens"] > 0, r
+        assert r["error"].startswith("stream cut: the gateway process serving it stopped")
+    assert len(gws[0].usage(key_id=kid, status="ok")) == 1
     spent = assert_ledger_consistent(gws[0], aid, 100_000_000)
-    assert spent == 7 * cost  # the killed streams were never committed, so never billed
-    assert len(gws[0].usage(key_id=gws[0].key_ids[key], status="ok")) == 1
+    assert spent == 7 * cost + sum(r["cost_micro"] for r in cut)
+    # Every answered request (6 + 1 finished, 3 cut) has one record and one debit.
+    assert_invariants(gws[0], aid, answered=10)
 
 
 def test_sigterm_drains_streams_and_flushes(tmp_path: Path, fake: FakeUpstream,

@@ -177,6 +177,31 @@ def test_journal_segments_rotate_and_go_when_committed(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stream_cut_by_a_kill_is_recovered_from_its_last_progress(tmp_path: Path) -> None:
+    """Issue 12 item 8: a running stream's progress lines survive segment rotation and
+    deletion; recovery bills a stream with no final record for its last progress (partial),
+    and a final record always wins over progress."""
+    from dataclasses import replace
+    j = Journal(tmp_path, "gw-a")
+    cut = replace(record(1, 1, 3), status="partial")
+    done = record(1, 1, 5)
+    j.progress(cut)
+    j.progress(done)
+    other = record(1, 1, 7)
+    j.append(other)
+    j.rotate()  # a flush takes ``other`` ...
+    j.written(1)  # ... and commits it: the first segment (with the first progress) is gone
+    assert len(list(tmp_path.glob("gw-a.*.jsonl"))) == 1
+    j.append(replace(done, cost_micro=9))  # finished: its final record
+    j.progress(replace(cut, cost_micro=4))  # still running, delivered more
+    os.close(j._fd)  # SIGKILL: nothing closed, nothing deleted
+    os.close(j._lock_fd)
+    [orphan] = journal.orphans(tmp_path, min_age=0)
+    got = {r.id: (r.status, r.cost_micro) for r in orphan.records()}
+    assert got == {cut.id: ("partial", 4), done.id: ("ok", 9)}
+    orphan.release(delete=True)
+
+
 async def test_recovery_writes_only_what_is_missing(
         ledger_db: tuple[AsyncEngine, int, int], tmp_path: Path) -> None:
     """A dead process's journal: one record it had committed (its segment was not deleted
