@@ -195,9 +195,10 @@ def endpoint(handler: Handler, *, admin: bool = False,
                     not tokens_match(user.csrf, await csrf_token_of(request)):
                 raise PermissionDenied("The form's security token is missing or stale; reload "
                                        "the page and try again.", code="csrf_failed")
+            # Form fields only (a multipart upload is read, bounded, by its own handler: parsing
+            # it here would consume the body the handler then waits for).
             if request.method not in SAFE_METHODS and request.headers.get(
-                    "content-type", "").startswith(("application/x-www-form-urlencoded",
-                                                    "multipart/form-data")) and any(
+                    "content-type", "").startswith("application/x-www-form-urlencoded") and any(
                     isinstance(v, str) and "\x00" in v for v in (await request.form()).values()):
                 raise InvalidRequest("A form field contains a NUL character.",
                                      code="invalid_value")
