@@ -19,6 +19,7 @@ POOL_KEY = "vendor-pool-key-AAAA1111"
 
 def cli(data: Path, *args: str, **env: str) -> Any:
     full = {"SMARTOKEN_SECRET_KEY": SECRET, "SMARTOKEN_CONFIG": "", "POOL_KEY_2": POOL_KEY,
+            "SMARTOKEN_PRIVATE_UPSTREAMS": "127.0.0.0/8,::1,localhost",
             **env}
     return CliRunner().invoke(main, ["--data-dir", str(data), *args], env=full,
                               catch_exceptions=False)
