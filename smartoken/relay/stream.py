@@ -18,10 +18,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from smartoken import tokens as tokens_of
 from smartoken.errors import UpstreamFailed
 from smartoken.ledger import records
 from smartoken.protocols.base import StreamFramer
-from smartoken.providers.base import JSON, UpstreamError
+from smartoken.providers.base import JSON, UpstreamError, Usage
 from smartoken.relay.pipeline import Call, Delivered, _note_failure, _record, usage_record
 from smartoken.routing.router import Route
 from smartoken.state import AppState
@@ -47,6 +48,7 @@ class RelayStream:
         self.it, self.first, self.framer = it, first, framer
         self.delivered = Delivered()
         self.client_gone = False
+        self._counted = (0, 0)  # (parts counted, their tokens) for the progress lines
 
     async def _watch(self, receive: Any, task: asyncio.Task[Any]) -> None:
         while True:
@@ -117,8 +119,14 @@ class RelayStream:
             await self.it.aclose()  # type: ignore[attr-defined]
 
     def _progress(self) -> None:
-        """The record this stream gets if the process dies now: what it delivered."""
-        u = self.delivered.estimate(self.call.prompt_tokens)
+        """The record this stream gets if the process dies now: what it delivered. Counted
+        incrementally (only the parts since the last progress line), so a long stream costs
+        O(its length) in all, not once per second."""
+        parts = self.delivered.parts
+        done, tokens = self._counted
+        tokens += tokens_of.count_text("".join(parts[done:]))
+        self._counted = (len(parts), tokens)
+        u = Usage(self.call.prompt_tokens, tokens)
         cost = self.call.price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens,
                                     u.cache_write_tokens)
         self.state.ledger.progress(usage_record(
