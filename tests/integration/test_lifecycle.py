@@ -82,7 +82,9 @@ def test_sigterm_with_grace_exceeded_still_bills_what_was_delivered(make_fake: A
                                                                    make_gateway: Any) -> None:
     """A stream longer than the grace period is cut at the deadline; it ends with an error event,
     is billed for what it delivered, and the process still exits 0 with the record written."""
-    fake = make_fake(chunks=200, chunk_delay=0.1)
+    # 200 chunks of at least a word each (the default content has only ~16 words, and a stream
+    # of 16 chunks could end on its own just as the 1 s grace ran out).
+    fake = make_fake(chunks=200, chunk_delay=0.1, content="word " * 400)
     gw: Gateway = make_gateway(fake_config(fake, shutdown_grace_s=1))
     key = gw.key(credit="10")
     got: list[str] = []
