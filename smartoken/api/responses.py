@@ -85,23 +85,21 @@ async def create_response(request: Request) -> Response | RelayStream:
     return await answer(request, state, key, proto, req.chat)
 
 
-async def get_response(request: Request) -> Response:
-    state = app_state(request)
-    key = await authenticate(request)
+async def _found(request: Request) -> stored.Stored:
+    """The caller's stored response named in the path, or a 404."""
     response_id = request.path_params["response_id"]
-    found = await _load(state, key, response_id)
+    found = await _load(app_state(request), await authenticate(request), response_id)
     if found is None:
         raise _not_found(response_id)
-    return JSONResponse(found.body)
+    return found
+
+
+async def get_response(request: Request) -> Response:
+    return JSONResponse((await _found(request)).body)
 
 
 async def list_input_items(request: Request) -> Response:
-    state = app_state(request)
-    key = await authenticate(request)
-    response_id = request.path_params["response_id"]
-    found = await _load(state, key, response_id)
-    if found is None:
-        raise _not_found(response_id)
+    found = await _found(request)
     items = found.history
     return JSONResponse({"object": "list", "data": items,
                          "first_id": items[0].get("id") if items else None,
