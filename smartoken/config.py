@@ -19,6 +19,7 @@ from smartoken.catalog.builtin import DEMO_MODEL_ID, builtin_document
 from smartoken.catalog.document import CatalogError, build, overlay
 from smartoken.catalog.model import CAPABILITIES, Catalog, ModelSpec, Source
 from smartoken.money import MoneyError, Price, parse_usd
+from smartoken.notify.mail import DEFAULT_FROM, SmtpTarget, format_sender, parse_smtp_url
 from smartoken.providers.egress import ENV as EGRESS_ENV
 from smartoken.providers.egress import KEY as EGRESS_KEY
 from smartoken.providers.egress import EgressPolicy
@@ -120,6 +121,12 @@ class Settings:
     responses_retention_days: int = 30
     # Private addresses allowed as upstreams (providers/egress.py); none by default.
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    # Outgoing mail (notify/mail.py): the SMTP server (None: mails are logged, not sent), the
+    # From address, and the gateway's public URL that links in mails start with ("" : the
+    # request's own base URL).
+    smtp: SmtpTarget | None = field(default=None, repr=False)
+    mail_from: str = DEFAULT_FROM
+    public_url: str = ""
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -333,6 +340,7 @@ def _files(raw: Any, source: str) -> FileLimits:
     return FileLimits(**out)
 
 
+MAIL_KEYS = ("smtp_url", "mail_from", "public_url")
 OPS_KEYS = ("cors_origins", "max_header_kb", "auth_failures_per_minute", "shutdown_grace_s",
             "shutdown_delay_s", "ledger_flush_ms")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -392,6 +400,34 @@ def _ops(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str,
     }
 
 
+def _mail(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """``smtp_url``, ``mail_from``, ``public_url`` (file) or their SMARTOKEN_ variables."""
+    out: dict[str, Any] = {}
+    url = data.get("smtp_url", env.get("SMARTOKEN_SMTP_URL", ""))
+    if not isinstance(url, str):
+        raise ConfigError(source, "smtp_url", "must be a string like smtp://user:pass@host:587")
+    if url.strip():
+        try:
+            out["smtp"] = parse_smtp_url(url)
+        except ValueError as exc:  # the message never repeats the password
+            raise ConfigError(source, "smtp_url", str(exc)) from None
+    sender = data.get("mail_from", env.get("SMARTOKEN_MAIL_FROM", ""))
+    if sender:
+        try:
+            out["mail_from"] = format_sender(str(sender))
+        except ValueError as exc:
+            raise ConfigError(source, "mail_from", str(exc)) from None
+    public = data.get("public_url", env.get("SMARTOKEN_PUBLIC_URL", ""))
+    if public:
+        public = str(public).strip().rstrip("/")
+        if not public.startswith(("http://", "https://")) or any(
+                c in public for c in " \r\n\0?#"):
+            raise ConfigError(source, "public_url",
+                              "must be an http(s) URL like https://gateway.example.com")
+        out["public_url"] = public
+    return out
+
+
 def _breaker(raw: Any, source: str) -> BreakerPolicy:
     """``breaker:`` tunes the per-route circuit breaker (routing/health.py)."""
     raw = _section(raw, source, "breaker")
@@ -424,7 +460,7 @@ def load_settings(
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
              "builtin_presets", "demo", "providers", "models", "files", "breaker",
-             "responses_retention_days", EGRESS_KEY, *OPS_KEYS}
+             "responses_retention_days", EGRESS_KEY, *OPS_KEYS, *MAIL_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -478,6 +514,7 @@ def load_settings(
         responses_retention_days=_int(data.get("responses_retention_days", 30), source,
                                       "responses_retention_days", 0),
         **_ops(data, source, env),
+        **_mail(data, source, env),
         egress=egress,
         config_path=config_path,
         providers=providers,

@@ -117,6 +117,8 @@ class JsonFormatter(logging.Formatter):
 def secrets_of(settings: Settings) -> list[str | None]:
     """Every secret the settings hold: what the redactor must never let through."""
     out: list[str | None] = [settings.master_key, *settings.secret_keys]
+    if settings.smtp is not None:
+        out.append(settings.smtp.password)
     for p in settings.providers.values():
         out.append(p.api_key)
         out.extend(k for k, _ in p.key_pool)

@@ -40,6 +40,7 @@ from smartoken.live_providers import catalog_base
 from smartoken.live_providers import follow as follow_stored
 from smartoken.malloc import release_large_blocks
 from smartoken.metrics import Metrics
+from smartoken.notify.mail import LogMailer, Mailer, mailer_for
 from smartoken.providers.base import Provider
 from smartoken.providers.demo import DemoProvider
 from smartoken.providers.egress import EgressConnector
@@ -83,6 +84,8 @@ class AppState:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     tracer: Tracer | None = None  # OpenTelemetry spans (telemetry.py); None when off
     bodies: BodyGate = field(default_factory=BodyGate)  # large request bodies (issue 12)
+    # Outgoing mail (notify/mail.py): SMTP when configured, else a logging no-op.
+    mailer: Mailer = field(default_factory=LogMailer)
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession,
@@ -230,6 +233,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                 session=session,
                 cluster=cluster,
                 tracer=tracer,
+                mailer=mailer_for(settings.smtp, settings.mail_from),
             )
             ledger.start()
             state.config = config

@@ -1,0 +1,1 @@
+"""Notifications sent out of the gateway: mail (``mail.py``)."""
