@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from smartoken.api import codes as codes_api
 from smartoken.api import files as files_api
 from smartoken.api import responses as responses_api
 from smartoken.api.account import account_routes
@@ -94,6 +95,7 @@ def routes() -> list[Route]:
         *files_api.routes(),
         *admin_routes(),
         *account_routes(),
+        *codes_api.routes(),
         *console_routes(),
         *ops_routes(),
         Route("/admin/routes", list_routes, methods=["GET"]),

@@ -476,11 +476,13 @@ def usage(ctx: click.Context, account: str | None, key_id: int | None, model: st
 
 def _register_files() -> None:
     from smartoken.cli.catalog import catalog
+    from smartoken.cli.codes import codes
     from smartoken.cli.config_io import config
     from smartoken.cli.files import files
 
     main.add_command(files)
     main.add_command(catalog)
+    main.add_command(codes)
     main.add_command(config)
 
 

@@ -273,3 +273,36 @@ refused_requests = Table(
     Column("message", String(500), nullable=False),
     Index("ix_refused_requests_account_created", "account_id", "created_at"),
 )
+
+# Redemption codes (migration 0022): single-use, worth ``amount_micro`` each. Only the SHA-256 of
+# the normalised code is stored (the code is shown once, at creation), plus its last 4
+# characters as a hint. ``redeemed_at`` is set by one conditional UPDATE in the transaction
+# that credits the wallet (smartoken/store/codes.py).
+redemption_codes = Table(
+    "redemption_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch", String(100), nullable=False, default="", server_default=""),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(8), nullable=False),
+    Column("amount_micro", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("redeemed_at", DateTime(timezone=True), nullable=True),
+    Column("redeemed_by", Integer, nullable=True),  # the account credited
+    Column("transaction_id", Integer, nullable=True),  # its wallet transaction
+    Index("ix_redemption_codes_batch", "batch"),
+    Index("ix_redemption_codes_redeemed_by", "redeemed_by"),
+)
+
+# Failed redemptions per account (migration 0022): the guessing brake, shared by every replica.
+redemption_failures = Table(
+    "redemption_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_redemption_failures_account_at", "account_id", "at"),
+)

@@ -1,0 +1,1 @@
+"""Selling access: redemption codes and monthly statements (issue 15)."""
