@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartoken.api.http import app_state, authenticate, read_body
+from smartoken.api.bodies import Admission
+from smartoken.api.http import app_state, authenticate
 from smartoken.api.inbound import answer
 from smartoken.errors import InvalidRequest
 from smartoken.protocols import completions as cp
@@ -25,16 +26,20 @@ def _fim_capable(state: AppState, model: str) -> bool:
 async def completions(request: Request) -> Response | RelayStream:
     state = app_state(request)
     key = await authenticate(request)
-    data = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
-    chat = cp.parse(data)
-    suffix = cp.suffix_of(data)
-    if suffix is not None:
-        if not _fim_capable(state, chat["model"]):
-            raise InvalidRequest(
-                f"'suffix' (fill in the middle) is not supported for '{chat['model']}': its "
-                "upstreams have no fill-in-the-middle endpoint (DeepSeek's and Qwen's have "
-                "one). Send the prompt alone.", param="suffix", code="unsupported_parameter")
-        chat["suffix"] = suffix
-    echo = chat["messages"][0]["content"] if data.get("echo") is True else ""
-    wire.validate_chat(chat)
-    return await answer(request, state, key, cp.Completions(echo), chat)
+    # a large body is read, parsed and sized under an admission (admission.py), as for chat
+    async with Admission(state.bodies, request, state.settings.max_body_bytes) as body:
+        data = await body.json()
+        chat = cp.parse(data)
+        suffix = cp.suffix_of(data)
+        if suffix is not None:
+            if not _fim_capable(state, chat["model"]):
+                raise InvalidRequest(
+                    f"'suffix' (fill in the middle) is not supported for '{chat['model']}': "
+                    "its upstreams have no fill-in-the-middle endpoint (DeepSeek's and Qwen's "
+                    "have one). Send the prompt alone.", param="suffix",
+                    code="unsupported_parameter")
+            chat["suffix"] = suffix
+        echo = chat["messages"][0]["content"] if data.get("echo") is True else ""
+        del data
+        wire.validate_chat(chat)
+        return await answer(request, state, key, cp.Completions(echo), chat)

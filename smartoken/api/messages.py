@@ -9,9 +9,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartoken.api.http import JSONResponse, app_state, authenticate, read_body
+from smartoken.api.bodies import Admission
+from smartoken.api.http import JSONResponse, app_state, authenticate
 from smartoken.api.inbound import serve
-from smartoken.protocols import messages_convert, wire
+from smartoken.protocols import messages_convert
 from smartoken.protocols.messages import PROTOCOL
 from smartoken.relay import context, pipeline
 from smartoken.relay.stream import RelayStream
@@ -27,8 +28,9 @@ async def count_tokens(request: Request) -> Response:
     state = app_state(request)
     request.state.protocol = PROTOCOL
     key = await authenticate(request, api_key_header=True)
-    data = messages_convert.to_chat(
-        wire.parse_json(await read_body(request, state.settings.max_body_bytes)), counting=True)
-    pipeline.resolve_model(state, key, data["model"])
-    size = context.size_prompt(data["messages"], data.get("tools"))
+    # a large body is read, parsed and sized under an admission (admission.py), as for chat
+    async with Admission(state.bodies, request, state.settings.max_body_bytes) as body:
+        data = messages_convert.to_chat(await body.json(), counting=True)
+        pipeline.resolve_model(state, key, data["model"])
+        size = context.size_prompt(data["messages"], data.get("tools"))
     return JSONResponse({"input_tokens": size.tokens})

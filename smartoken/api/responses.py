@@ -17,7 +17,8 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smartoken.api.http import JSONResponse, app_state, authenticate, read_body
+from smartoken.api.bodies import Admission
+from smartoken.api.http import JSONResponse, app_state, authenticate
 from smartoken.api.inbound import answer
 from smartoken.auth.keys import KeyContext
 from smartoken.errors import NotFound
@@ -68,21 +69,24 @@ def _saver(state: AppState, key: KeyContext, history: list[JSON]) -> Callable[[J
 async def create_response(request: Request) -> Response | RelayStream:
     state = app_state(request)
     key = await authenticate(request)
-    data = wire.parse_json(await read_body(request, state.settings.max_body_bytes))
-    prev = data.get("previous_response_id")
-    history: list[JSON] = []
-    if isinstance(prev, str) and prev:
-        found = await _load(state, key, prev)
-        if found is None:
-            raise _not_found(prev, "previous_response_id")
-        history = found.conversation
-    req = rp.parse(data, history)
-    response_id = "resp_" + request.state.request_id.removeprefix("req_")
-    keep = req.store and state.settings.responses_retention_days > 0
-    proto = ResponsesCall(req, response_id,
-                          _saver(state, key, [*history, *req.items]) if keep else None)
-    wire.validate_chat(req.chat)
-    return await answer(request, state, key, proto, req.chat)
+    # a large body is read, parsed and sized under an admission (admission.py), as for chat
+    async with Admission(state.bodies, request, state.settings.max_body_bytes) as body:
+        data = await body.json()
+        prev = data.get("previous_response_id")
+        history: list[JSON] = []
+        if isinstance(prev, str) and prev:
+            found = await _load(state, key, prev)
+            if found is None:
+                raise _not_found(prev, "previous_response_id")
+            history = found.conversation
+        req = rp.parse(data, history)
+        del data
+        response_id = "resp_" + request.state.request_id.removeprefix("req_")
+        keep = req.store and state.settings.responses_retention_days > 0
+        proto = ResponsesCall(req, response_id,
+                              _saver(state, key, [*history, *req.items]) if keep else None)
+        wire.validate_chat(req.chat)
+        return await answer(request, state, key, proto, req.chat)
 
 
 async def _found(request: Request) -> stored.Stored:

@@ -17,6 +17,7 @@ import pytest
 
 from bench.memory import rollup
 from smartoken import tokens
+from smartoken.admission import LARGE, BodyGate
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 
@@ -139,3 +140,77 @@ def test_large_body_limits_and_json_errors(fake: FakeUpstream, make_inproc: Any)
                    content=(too_big[i:i + MIB] for i in range(0, len(too_big), MIB)))
     assert r.status_code == 413
     assert len(gw.wait_usage(1)) == 1
+
+
+class _CountingGate(BodyGate):
+    """A gate that counts its admissions (and can be made to have none free)."""
+
+    def __init__(self, slots: int, wait: float) -> None:
+        super().__init__(slots, wait)
+        self.admitted = 0
+
+    async def acquire(self) -> None:
+        await super().acquire()
+        self.admitted += 1
+
+
+def _large(path: str, pad: str) -> dict[str, Any]:
+    """A body over ``admission.LARGE`` for each relay endpoint, the size in a prompt field."""
+    user = [{"role": "user", "content": "hi " + pad}]
+    return {"/v1/chat/completions": {"model": "big", "max_tokens": 8, "messages": user},
+            "/v1/messages": {"model": "big", "max_tokens": 8, "messages": user},
+            "/v1/messages/count_tokens": {"model": "big", "messages": user},
+            "/v1/responses": {"model": "big", "max_output_tokens": 8, "store": False,
+                              "input": "hi " + pad},
+            "/v1/completions": {"model": "big", "max_tokens": 8, "prompt": "hi " + pad}}[path]
+
+
+RELAY_PATHS = ["/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens",
+               "/v1/responses", "/v1/completions"]
+
+
+def test_every_relay_endpoint_reads_large_bodies_under_an_admission(
+        fake: FakeUpstream, make_inproc: Any) -> None:
+    """/v1/responses, /v1/completions and count_tokens read a large body under an admission,
+    as chat and messages do: each takes one and gives it back, a small body takes none, and
+    with no admission free a large body waits and is refused 503 (never read, parsed or 5xx'd
+    otherwise) while small bodies go on being served."""
+    gw = make_inproc(fake_config(fake, models={"big": BIG_MODEL}))
+    key = gw.key(credit="100")
+    auth = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+    assert gw._server is not None
+    app = gw._server.config.app
+    while not hasattr(app, "state"):  # under the request-id and edge layers
+        app = app.app
+    state = app.state.smartoken
+    gate = state.bodies = _CountingGate(1, 0.2)
+    pad = "fox é 你好 " * (LARGE // 8)
+    with httpx.Client(base_url=gw.base_url, headers=auth, timeout=60) as c:
+        for i, path in enumerate(RELAY_PATHS):
+            r = c.post(path, content=json.dumps(_large(path, "x")))
+            assert r.status_code == 200, (path, r.status_code, r.text[:300])
+            assert gate.admitted == i, path  # a small body needs none
+            raw = json.dumps(_large(path, pad), ensure_ascii=False).encode()
+            assert len(raw) > LARGE
+            r = c.post(path, content=raw)
+            assert r.status_code == 200, (path, r.status_code, r.text[:300])
+            assert gate.admitted == i + 1, path
+            assert gate._sem is not None and gate._sem._value == 1, path  # given back
+            if path != "/v1/messages/count_tokens":
+                assert pad in json.dumps(fake.requests[-1], ensure_ascii=False), path
+        # the lone surrogate the large-body parser refuses: a 400, and the admission returned
+        bad = (b'{"model": "big", "input": "' + b"x" * LARGE + b'\\ud800", "prompt": "a", '
+               b'"messages": [{"role": "user", "content": "a"}], "max_tokens": 8}')
+        for path in RELAY_PATHS:
+            r = c.post(path, content=bad)
+            assert r.status_code == 400, (path, r.status_code, r.text[:300])
+            assert gate._sem._value == 1, path
+        state.bodies = busy = _CountingGate(1, 0.2)
+        busy.slots = 0  # no admission free: the semaphore starts at 0
+        for path in RELAY_PATHS:
+            r = c.post(path, content=json.dumps(_large(path, pad)))
+            assert r.status_code == 503, (path, r.status_code, r.text[:300])
+            assert r.headers["retry-after"], path
+            assert busy.admitted == 0 and busy.waiting == 0, path
+            r = c.post(path, content=json.dumps(_large(path, "x")))
+            assert r.status_code == 200, (path, r.status_code, r.text[:300])
