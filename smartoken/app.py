@@ -17,6 +17,7 @@ from smartoken.api import files as files_api
 from smartoken.api import responses as responses_api
 from smartoken.api.account import account_routes
 from smartoken.api.admin import admin_routes
+from smartoken.api.alerts import alert_routes
 from smartoken.api.chat import chat_completions
 from smartoken.api.completions import completions
 from smartoken.api.edge import edge
@@ -96,6 +97,7 @@ def routes() -> list[Route]:
         *admin_routes(),
         *account_routes(),
         *codes_api.routes(),
+        *alert_routes(),
         *console_routes(),
         *ops_routes(),
         Route("/admin/routes", list_routes, methods=["GET"]),

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smartoken import telemetry, tokens
 from smartoken.admission import BodyGate
+from smartoken.alerts.watcher import AlertOptions, Watcher
 from smartoken.api.edge import AuthFailures
 from smartoken.auth.keys import KeyCache
+from smartoken.auth.secretbox import SecretBox
 from smartoken.budget.clock import clock_from_env
 from smartoken.budget.contract import Reserver
 from smartoken.budget.ratelimit import RateLimiter
@@ -86,6 +88,7 @@ class AppState:
     bodies: BodyGate = field(default_factory=BodyGate)  # large request bodies (issue 12)
     # Outgoing mail (notify/mail.py): SMTP when configured, else a logging no-op.
     mailer: Mailer = field(default_factory=LogMailer)
+    alerts: Watcher | None = None  # low-balance and key-budget alerts (alerts/watcher.py)
 
 
 def build_providers(settings: Settings, session: aiohttp.ClientSession,
@@ -261,6 +264,13 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
                     _recover_orphans(ledger, journal_dir, state.reserver),
                     name="journal-orphans"))
             state.tasks.append(asyncio.create_task(follow_stored(state, config), name="stored"))
+            # No SMTP server: alerts record no mail channel rather than claim one was sent.
+            state.alerts = Watcher(engine, state.reserver, session,
+                                   None if isinstance(state.mailer, LogMailer) else state.mailer,
+                                   SecretBox(settings.secret_keys) if settings.secret_keys
+                                   else None, AlertOptions.from_env(env))
+            ledger.on_written = state.alerts.note_batch
+            state.tasks.extend(state.alerts.start())
             try:
                 yield state
             finally:

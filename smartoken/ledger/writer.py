@@ -123,6 +123,8 @@ class LedgerWriter:
         self.written = 0
         self.failures = 0
         self.dead_letters = 0
+        # Told of each committed batch, in the writer's task (the alert watcher, alerts/).
+        self.on_written: Callable[[list[UsageRecord]], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -309,6 +311,11 @@ class LedgerWriter:
                 await self._hooks.after_write(batch, versions)
             except Exception:  # committed: the hook's own state must cope (see redis_reserver)
                 log.warning("ledger after-write hook failed", exc_info=True)
+        if self.on_written is not None:
+            try:
+                self.on_written(batch)
+            except Exception:
+                log.warning("ledger on-written callback failed", exc_info=True)
 
     async def close(self) -> None:
         self._closing = True

@@ -15,7 +15,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
+    true,
 )
 
 metadata = MetaData()
@@ -305,4 +307,49 @@ redemption_failures = Table(
     Column("account_id", Integer, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_redemption_failures_account_at", "account_id", "at"),
+)
+
+# Alerts (migration 0023): each account's alert settings, and every alert that fired. An alert
+# fires once per (subject, kind, threshold, period): the unique key is claimed before anything
+# is sent, so several replicas noticing the same crossing send it once (smartoken/alerts/).
+alert_settings = Table(
+    "alert_settings",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("low_balance_micro", BigInteger, nullable=True),  # NULL: no low-balance alert
+    Column("key_percents", String(40), nullable=False, default="80,100"),  # "" = none
+    Column("email", String(320), nullable=True),  # NULL: the account's verified email
+    Column("email_enabled", Boolean, nullable=False, default=True, server_default=true()),
+    Column("webhook_url", String(2000), nullable=True),
+    Column("webhook_secret", Text, nullable=True),  # "fernet:<token>" or "plain:<secret>"
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, nullable=False),
+    Column("subject", String(40), nullable=False),  # "account:<id>" or "key:<id>"
+    Column("kind", String(20), nullable=False),  # low_balance | key_daily | key_monthly
+    Column("threshold", BigInteger, nullable=False),  # micro-USD, or a percent of a budget
+    # The window: "YYYY-MM-DD" / "YYYY-MM" for a key budget; "open" for a low balance until
+    # the balance is back at the threshold, then "closed:<id>" (the slot is free again).
+    Column("period", String(40), nullable=False),
+    Column("key_id", Integer, nullable=True),
+    Column("value_micro", BigInteger, nullable=False),  # the balance, or the spend
+    Column("limit_micro", BigInteger, nullable=False),  # the threshold, or the budget
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("email_to", String(320), nullable=True),
+    Column("email_state", String(10), nullable=False),  # none | pending | sent | failed
+    Column("webhook_url", String(2000), nullable=True),
+    Column("webhook_state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("next_at", Float, nullable=False),  # epoch seconds: next attempt, or lease end
+    Column("last_error", String(500), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("subject", "kind", "threshold", "period", name="uq_alert_events_once"),
+    Index("ix_alert_events_account_created", "account_id", "created_at"),
+    Index("ix_alert_events_due", "done", "next_at"),
 )

@@ -1,0 +1,121 @@
+"""Local stand-ins for where alerts go: a webhook receiver over real HTTP that verifies each
+signature, and an SMTP server (aiosmtpd) that keeps every mail it is handed."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from aiosmtpd.controller import Controller
+
+from smartoken.alerts import signing
+from tests.harness import free_port
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    valid: bool
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return dict(orjson.loads(self.body))
+
+
+@dataclass
+class WebhookReceiver:
+    """``status``: what to answer; ``delay``: seconds before answering; ``secret``: the
+    signing secret to verify with (set once the gateway showed it)."""
+
+    status: int = 200
+    delay: float = 0.0
+    secret: str = ""
+    received: list[Delivery] = field(default_factory=list)
+    port: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/alerts?token=path-secret-123"
+
+    def start(self) -> WebhookReceiver:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                size = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(size)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                valid = bool(outer.secret) and signing.verify(
+                    outer.secret, body, headers.get(signing.HEADER.lower(), ""))
+                if outer.delay:
+                    time.sleep(outer.delay)
+                outer.received.append(Delivery(headers, body, time.time(), valid))
+                self.send_response(outer.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = self.port or free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def wait(self, n: int, timeout: float = 10.0) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.received)
+
+
+class _Keep:
+    def __init__(self, box: list[EmailMessage]) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.box.append(msg)
+        return "250 OK"
+
+
+class MailCatcher:
+    def __init__(self) -> None:
+        self.box: list[EmailMessage] = []
+        self.port = free_port()
+        self._controller = Controller(_Keep(self.box), hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}?starttls=0"
+
+    def start(self) -> MailCatcher:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def wait(self, n: int, timeout: float = 10.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.box) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.box)
