@@ -1,19 +1,15 @@
-"""Local stand-ins for where alerts go: a webhook receiver over real HTTP that verifies each
-signature, and an SMTP server (aiosmtpd) that keeps every mail it is handed."""
+"""A local stand-in for where webhook alerts go: a receiver over real HTTP that verifies each
+signature (mail goes to tests/mailbox.py)."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import threading
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
-from aiosmtpd.controller import Controller
 
 from smartoken.alerts import signing
 from tests.harness import free_port
@@ -51,7 +47,7 @@ class WebhookReceiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 size = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(size)
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -84,38 +80,3 @@ class WebhookReceiver:
         while len(self.received) < n and time.monotonic() < deadline:
             time.sleep(0.02)
         return list(self.received)
-
-
-class _Keep:
-    def __init__(self, box: list[EmailMessage]) -> None:
-        self.box = box
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.box.append(msg)
-        return "250 OK"
-
-
-class MailCatcher:
-    def __init__(self) -> None:
-        self.box: list[EmailMessage] = []
-        self.port = free_port()
-        self._controller = Controller(_Keep(self.box), hostname="127.0.0.1", port=self.port)
-
-    @property
-    def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}?starttls=0"
-
-    def start(self) -> MailCatcher:
-        self._controller.start()
-        return self
-
-    def stop(self) -> None:
-        self._controller.stop()
-
-    def wait(self, n: int, timeout: float = 10.0) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(self.box) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return list(self.box)

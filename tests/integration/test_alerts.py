@@ -7,15 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from tests.fakes.hooks import MailCatcher, WebhookReceiver
+from tests.fakes.hooks import WebhookReceiver
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
+from tests.mailbox import Mailbox
 from tests.moneykit import (
     MASTER,
     MAX_TOKENS,
@@ -39,10 +39,9 @@ def hook() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[MailCatcher]:
-    m = MailCatcher().start()
-    yield m
-    m.stop()
+def smtp() -> Iterator[Mailbox]:
+    with Mailbox() as box:
+        yield box
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def upstream() -> Iterator[FakeUpstream]:
     f.stop()
 
 
-def env(smtp: MailCatcher | None = None, **more: str) -> dict[str, str]:
+def env(smtp: Mailbox | None = None, **more: str) -> dict[str, str]:
     out = {"SMARTOKEN_MASTER_KEY": MASTER, "SMARTOKEN_ALERT_RETRY_S": "0.2,0.2,0.2",
            "SMARTOKEN_ALERT_TIMEOUT_S": "1", **more}
     if smtp is not None:
@@ -128,9 +127,9 @@ def setup_account(gw: Gateway, hook: WebhookReceiver, credit_micro: int,
 
 
 def test_low_balance_fires_once_until_the_balance_is_back(
-        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver) -> None:
-    gw = make_inproc(fake_config(upstream), env=env())
-    account, key, api = setup_account(gw, hook, 10 * COST,
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver, smtp: Mailbox) -> None:
+    gw = make_inproc(fake_config(upstream), env=env(smtp))
+    account, key, api = setup_account(gw, hook, 10 * COST, email="ops@example.com",
                                       low_balance_threshold=usd(5 * COST + COST // 2))
     assert ask(gw, key, 4) == 4  # 6 x COST left: above the threshold
     settle(gw)
@@ -142,9 +141,12 @@ def test_low_balance_fires_once_until_the_balance_is_back(
     assert event["type"] == "balance.low" and event["account_id"] == account
     assert event["data"] == {"threshold": usd(5 * COST + COST // 2), "balance": usd(5 * COST)}
     assert got.headers["x-smartoken-event"] == "balance.low"
+    mail = smtp.wait_for("ops@example.com")
+    assert mail.subject == f"SmarToken: your balance is below ${usd(5 * COST + COST // 2)}"
+    assert f"${usd(5 * COST)}" in mail.text
     assert ask(gw, key, 3) == 3  # further below: no second alert
     settle(gw)
-    assert len(hook.received) == 1 and len(events(gw)) == 1
+    assert len(hook.received) == 1 and len(events(gw)) == 1 and len(smtp.mails) == 1
     # Back above the threshold (a credit), then below again: a second alert.
     AdminAPI(gw).credit(account, usd(4 * COST))  # 2 + 4 = 6 x COST
     deadline = time.monotonic() + 10
@@ -153,12 +155,13 @@ def test_low_balance_fires_once_until_the_balance_is_back(
     assert events(gw)[0]["period"].startswith("closed:")
     assert ask(gw, key, 1) == 1
     assert len(hook.wait(2)) == 2 and all(d.valid for d in hook.received)
+    smtp.wait_for("ops@example.com", count=2)
     rows = wait_events(gw, 2)
     assert [r["period"] for r in rows][1] == "open" and len(rows) == 2
     history = api.ok(api.get("/account/alerts/events"))["data"]
     assert [h["type"] for h in history] == ["balance.low", "balance.low"]
-    assert history[0]["webhook_state"] == "sent" and history[0]["webhook"] == \
-        f"http://127.0.0.1:{hook.port}"  # no path: it may carry a token
+    assert history[0]["email_state"] == history[0]["webhook_state"] == "sent"
+    assert history[0]["webhook"] == f"http://127.0.0.1:{hook.port}"  # no path: may hold a token
     assert "path-secret" not in str(history) and hook.secret not in gw.log()
     assert "path-secret" not in gw.log()
     assert_invariants(gw, account)
