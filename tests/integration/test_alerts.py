@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -165,3 +166,203 @@ def test_low_balance_fires_once_until_the_balance_is_back(
     assert "path-secret" not in str(history) and hook.secret not in gw.log()
     assert "path-secret" not in gw.log()
     assert_invariants(gw, account)
+
+
+def _budget_setup(gw: Gateway, hook: WebhookReceiver) -> tuple[int, str, int]:
+    """alice: 100 x COST credited, low balance alert at 95 x COST; a key with a daily budget of
+    10 x COST and a monthly one of 12 x COST. Returns (account, budget key, its id)."""
+    account, _, _ = setup_account(gw, hook, 100 * COST, low_balance_threshold=usd(95 * COST))
+    key, key_id = AdminAPI(gw).key(account, name="batch", daily_budget=usd(10 * COST),
+                                   monthly_budget=usd(12 * COST))
+    return account, key, key_id
+
+
+EXPECTED = {("key_daily", 80), ("key_daily", 100), ("key_monthly", 80),
+            ("low_balance", 95 * COST)}
+
+
+@pytest.mark.parametrize("replicas", ["one", "two-on-postgresql"])
+def test_each_alert_fires_once_under_50_concurrent_requests(
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver, replicas: str,
+        request: pytest.FixtureRequest) -> None:
+    if replicas == "one":
+        gws = [make_inproc(fake_config(upstream), env=env())]
+    else:
+        shared = {"SMARTOKEN_DATABASE_URL": str(request.getfixturevalue("pg_url")),
+                  "SMARTOKEN_RESERVER": "sql"}
+        gws = [make_inproc(fake_config(upstream), env=env(**shared)) for _ in range(2)]
+    account, key, key_id = _budget_setup(gws[0], hook)
+    served = burst(gws, key, 50)
+    assert served == 10  # the daily budget: 10 requests of COST
+    hook.wait(4)
+    settle(gws[0], 1.5)
+    rows = events(gws[0])
+    assert {(r["kind"], r["threshold"]) for r in rows} == EXPECTED and len(rows) == 4
+    assert len(hook.received) == 4 and all(d.valid for d in hook.received)
+    assert sorted(d.event["type"] for d in hook.received) == [
+        "balance.low", "key.budget.daily", "key.budget.daily", "key.budget.monthly"]
+    daily = [d.event["data"] for d in hook.received if d.event["type"] == "key.budget.daily"]
+    assert {d["percent"] for d in daily} == {80, 100}
+    assert all(d["key_id"] == key_id and d["budget"] == usd(10 * COST) for d in daily)
+    assert {d.headers["x-smartoken-delivery"] for d in hook.received} == {
+        f"alert_{r['id']}" for r in rows}
+    # More spend in the same windows (another key, same account): nothing fires again.
+    other, _ = AdminAPI(gws[0]).key(account, name="other")
+    assert burst(gws, other, 10) == 10
+    settle(gws[0], 1.5)
+    assert len(events(gws[0])) == 4 and len(hook.received) == 4
+    assert_invariants(gws[0], account)
+
+
+def test_key_budget_alerts_reset_with_the_next_day(
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver, tmp_path: Any) -> None:
+    clock = tmp_path / "clock"
+    noon = 1_780_000_000 - 1_780_000_000 % 86400 + 43200  # some day at 12:00 UTC
+    clock.write_text(str(noon))
+    gw = make_inproc(fake_config(upstream), env=env(SMARTOKEN_TEST_CLOCK_FILE=str(clock)))
+    account, _, _ = setup_account(gw, hook, 100 * COST)
+    key, _ = AdminAPI(gw).key(account, name="daily", daily_budget=usd(2 * COST))
+    assert ask(gw, key, 3) == 2
+    first = [r["period"] for r in wait_events(gw, 2)]
+    assert len(first) == 2 and len(set(first)) == 1
+    clock.write_text(str(noon + 86400))  # the next day
+    assert ask(gw, key, 3) == 2
+    rows = wait_events(gw, 4)
+    assert len(rows) == 4
+    assert sorted({r["period"] for r in rows}) == sorted(
+        {first[0], rows[-1]["period"]}) and rows[-1]["period"] > first[0]
+    assert {(r["kind"], r["threshold"]) for r in rows[2:]} == {("key_daily", 80),
+                                                               ("key_daily", 100)}
+    assert len(hook.wait(4)) == 4
+
+
+def test_a_slow_receiver_never_slows_requests_and_is_retried(
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver) -> None:
+    gw = make_inproc(fake_config(upstream), env=env())
+    hook.delay = 2.5  # longer than the 1 s delivery timeout
+    account, key, _api = setup_account(gw, hook, 10 * COST,
+                                      low_balance_threshold=usd(9 * COST + 1))
+    assert ask(gw, key, 1) == 1  # crosses: the first attempt hangs on the receiver
+    wait_events(gw, 1)
+    deadline = time.monotonic() + 10
+    while events(gw)[0]["attempts"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    latencies = []
+    for _ in range(5):  # while the receiver hangs
+        t0 = time.perf_counter()
+        assert ask(gw, key, 1) == 1
+        latencies.append(time.perf_counter() - t0)
+    assert max(latencies) < 0.9, latencies  # never waits for the webhook (1 s timeout)
+    hook.delay = 0.0  # the receiver recovers: a retry gets through
+    deadline = time.monotonic() + 15
+    while not events(gw)[0]["done"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [row] = events(gw)
+    assert row["done"] and row["webhook_state"] == "sent" and row["attempts"] >= 2, row
+    assert row["last_error"] is None
+    time.sleep(2.6)  # the timed-out attempts reach the receiver late: the same delivery id
+    assert {d.headers["x-smartoken-delivery"] for d in hook.received} == {f"alert_{row['id']}"}
+    assert all(d.valid for d in hook.received)
+    assert_invariants(gw, account)
+
+
+def test_a_receiver_that_is_down_is_retried_then_given_up(
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver) -> None:
+    gw = make_inproc(fake_config(upstream), env=env())
+    _account, key, api = setup_account(gw, hook, 10 * COST,
+                                      low_balance_threshold=usd(9 * COST + 1))
+    hook.stop()  # nothing listens on its port any more
+    t0 = time.perf_counter()
+    assert ask(gw, key, 2) == 2
+    assert time.perf_counter() - t0 < 2
+    deadline = time.monotonic() + 15
+    while not (events(gw) and events(gw)[0]["done"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [row] = events(gw)
+    assert row["done"] and row["webhook_state"] == "failed" and row["attempts"] == 4, row
+    assert "unreachable" in row["last_error"] and "path-secret" not in row["last_error"]
+    [view] = api.ok(api.get("/account/alerts/events"))["data"]
+    assert view["webhook_state"] == "failed" and view["attempts"] == 4
+    assert "path-secret" not in gw.log() and hook.secret not in gw.log()
+
+
+BAD_FIELDS: list[dict[str, Any]] = [
+    {"webhook_url": "http://169.254.169.254/latest/meta-data"},  # private: egress policy
+    {"webhook_url": "http://10.1.2.3/hook"},
+    {"webhook_url": "ftp://example.com/hook"},
+    {"webhook_url": "javascript:alert(1)"},
+    {"webhook_url": "http://user:pw@example.com/hook"},
+    {"webhook_url": "http://example.com/\u00e9"},
+    {"webhook_url": "http://example.com/a\nb"},
+    {"webhook_url": "http://example.com:99999/"},
+    {"webhook_url": "http://example.com/" + "a" * 3000},
+    {"webhook_url": 5},
+    {"webhook_url": "http://example.com/\x00"},
+    {"low_balance_threshold": "-1"},
+    {"low_balance_threshold": "0"},
+    {"low_balance_threshold": 1.5},
+    {"low_balance_threshold": "1e3"},
+    {"low_balance_threshold": "99999999999999999999999"},
+    {"low_balance_threshold": 10**30},
+    {"low_balance_threshold": True},
+    {"low_balance_threshold": "abc"},
+    {"key_budget_percents": [0]},
+    {"key_budget_percents": [101]},
+    {"key_budget_percents": ["80"]},
+    {"key_budget_percents": [True]},
+    {"key_budget_percents": [10, 20, 30, 40, 50, 60]},
+    {"key_budget_percents": 80},
+    {"key_budget_percents": [2**70]},
+    {"email": "not-an-address"},
+    {"email": "ops@example.com\r\nBcc: evil@example.com"},
+    {"email": "ü@例え.jp"},
+    {"email": 7},
+    {"email_enabled": "yes"},
+    {"unknown": 1},
+]
+
+
+def test_bad_settings_are_refused_and_change_nothing(
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver) -> None:
+    gw = make_inproc(fake_config(upstream), env=env())
+    account, key, api = setup_account(gw, hook, 10 * COST, low_balance_threshold="1.25",
+                                      key_budget_percents=[50, 100], email="ops@example.com")
+    before = api.ok(api.get("/account/alerts"))
+    assert before["low_balance_threshold"] == "1.250000"
+    assert before["key_budget_percents"] == [50, 100]
+    for body in BAD_FIELDS:
+        r = api.patch("/account/alerts", body)
+        assert r.status_code == 400, (body, r.status_code, r.text)
+        assert r.json()["error"]["param"] in (*body, None), (body, r.text)
+    for raw in (b"\xff\xfe{", b"{\"email\": \"a\\u0000@b.com\"}", b"[1]", b"x" * 100_000):
+        r = httpx.patch(gw.base_url + "/account/alerts", content=raw, timeout=30,
+                        headers={"content-type": "application/json",
+                                 "authorization": f"Bearer {key}"})
+        assert 400 <= r.status_code < 500, (raw[:20], r.status_code)
+    assert api.ok(api.get("/account/alerts")) == before
+    # A restricted key reads, never changes (it could send the alerts elsewhere).
+    scoped, _ = AdminAPI(gw).key(account, name="scoped", daily_budget="1")
+    sapi = AdminAPI(gw, scoped)
+    assert sapi.ok(sapi.get("/account/alerts"))["webhook_url"] == hook.url
+    for r in (sapi.patch("/account/alerts", {"webhook_url": None}),
+              sapi.post("/account/alerts/webhook-secret")):
+        assert r.status_code == 403 and r.json()["error"]["code"] == "restricted_key"
+    # Another account sees only its own settings and history.
+    bob = AdminAPI(gw).account("bob", credit="1")
+    bkey, _ = AdminAPI(gw).key(bob, name="b")
+    bapi = AdminAPI(gw, bkey)
+    assert bapi.ok(bapi.get("/account/alerts"))["webhook_url"] is None
+    assert bapi.ok(bapi.get("/account/alerts/events"))["data"] == []
+    assert bapi.get("/account/alerts/events", account_id=account).status_code == 400
+    assert AdminAPI(gw, "sk-st-nope").get("/account/alerts").status_code == 401
+    # Rotation: a new secret, shown once; alerts are signed with it from then on.
+    old = hook.secret
+    rotated = api.ok(api.post("/account/alerts/webhook-secret"))["webhook_secret"]
+    assert rotated != old and rotated.startswith("whsec_")
+    hook.secret = rotated
+    api.ok(api.patch("/account/alerts", {"low_balance_threshold": usd(10 * COST + 1)}))
+    [got] = hook.wait(1)  # the balance is below the new threshold already
+    assert got.valid
+    assert old not in gw.log() and rotated not in gw.log()
+    stored = gw.sql("SELECT webhook_secret FROM alert_settings")[0]["webhook_secret"]
+    assert rotated not in stored or stored.startswith("plain:")
