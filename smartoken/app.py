@@ -30,12 +30,14 @@ from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
 from smartoken.api.ops import ops_routes
 from smartoken.api.routes_admin import list_routes
+from smartoken.api.signup import signup_routes
 from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
 from smartoken.i18n.errors import localize
 from smartoken.logs import configure_logging, secrets_of
+from smartoken.signup.service import Signup
 from smartoken.state import app_state
 
 log = logging.getLogger("smartoken")
@@ -95,6 +97,7 @@ def routes() -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         *files_api.routes(),
         *admin_routes(),
+        *signup_routes(),
         *account_routes(),
         *codes_api.routes(),
         *alert_routes(),
@@ -113,7 +116,11 @@ def create_app(settings: Settings, *, run_migrations: bool = True,
         async with app_state(settings, run_migrations=run_migrations, env=env) as state:
             app.state.smartoken = state
             app.state.console = await open_console(state)
-            yield
+            app.state.signup = await Signup.open(state)
+            try:
+                yield
+            finally:
+                await app.state.signup.close()  # mails being handed to the server
 
     app = Starlette(
         routes=routes(),

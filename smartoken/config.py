@@ -95,6 +95,23 @@ class FileLimits:
     extract_timeout: float = 120.0
 
 
+SIGNUP_POLICIES = ("closed", "invite", "open")
+
+
+@dataclass(frozen=True, slots=True)
+class SignupSettings:
+    """``signup:`` in the YAML file (docs/accounts.md). The policy and the trial credit are
+    defaults: an admin can change both at run time (console, stored in console_settings)."""
+
+    policy: str = "closed"  # closed | invite | open
+    trial_credit: int = 0  # micro-USD credited once when an account's email is verified
+    verify_hours: int = 48  # a verification link works this long
+    reset_minutes: int = 60  # a password-reset link works this long
+    # Sign-up, resend and reset requests per 15 minutes: per address typed, per client.
+    per_email: int = 3
+    per_client: int = 20
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -127,6 +144,7 @@ class Settings:
     smtp: SmtpTarget | None = field(default=None, repr=False)
     mail_from: str = DEFAULT_FROM
     public_url: str = ""
+    signup: SignupSettings = SignupSettings()
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -428,6 +446,30 @@ def _mail(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str
     return out
 
 
+def _signup(raw: Any, source: str, env: Mapping[str, str]) -> SignupSettings:
+    raw = _section(raw, source, "signup")
+    known = {"policy", "trial_credit_usd", "verify_link_hours", "reset_link_minutes",
+             "throttle_per_email", "throttle_per_client"}
+    for extra in set(raw) - known:
+        raise ConfigError(source, f"signup.{extra}", "unknown option")
+    policy = str(raw.get("policy", env.get("SMARTOKEN_SIGNUP_POLICY", "closed"))).lower()
+    if policy not in SIGNUP_POLICIES:
+        raise ConfigError(source, "signup.policy", f"must be one of {', '.join(SIGNUP_POLICIES)}")
+    trial = _usd(raw.get("trial_credit_usd", env.get("SMARTOKEN_TRIAL_CREDIT_USD", "0")),
+                 source, "signup.trial_credit_usd")
+    if trial < 0 or trial > 1_000_000 * 1_000_000:
+        raise ConfigError(source, "signup.trial_credit_usd", "must be in 0..1000000")
+    hours = _int(raw.get("verify_link_hours", 48), source, "signup.verify_link_hours", 1)
+    minutes = _int(raw.get("reset_link_minutes", 60), source, "signup.reset_link_minutes", 5)
+    if hours > 24 * 30 or minutes > 24 * 60:
+        raise ConfigError(source, "signup", "links live at most 720 hours (verify) and 1440 "
+                                            "minutes (reset)")
+    return SignupSettings(
+        policy, trial, hours, minutes,
+        _int(raw.get("throttle_per_email", 3), source, "signup.throttle_per_email", 1),
+        _int(raw.get("throttle_per_client", 20), source, "signup.throttle_per_client", 1))
+
+
 def _breaker(raw: Any, source: str) -> BreakerPolicy:
     """``breaker:`` tunes the per-route circuit breaker (routing/health.py)."""
     raw = _section(raw, source, "breaker")
@@ -460,7 +502,7 @@ def load_settings(
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
              "builtin_presets", "demo", "providers", "models", "files", "breaker",
-             "responses_retention_days", EGRESS_KEY, *OPS_KEYS, *MAIL_KEYS}
+             "responses_retention_days", "signup", EGRESS_KEY, *OPS_KEYS, *MAIL_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -515,6 +557,7 @@ def load_settings(
                                       "responses_retention_days", 0),
         **_ops(data, source, env),
         **_mail(data, source, env),
+        signup=_signup(data.get("signup"), source, env),
         egress=egress,
         config_path=config_path,
         providers=providers,

@@ -32,6 +32,26 @@ accounts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Disabled by an admin (migration 0021): its keys and console sessions stop working.
     Column("disabled_at", DateTime(timezone=True), nullable=True),
+    # Sign-up (migration 0024): the address, lower-cased, unique; when its link was followed.
+    Column("email", String(320), nullable=True, unique=True),
+    Column("email_verified_at", DateTime(timezone=True), nullable=True),
+)
+
+# Invite codes for the ``invite`` sign-up policy (migration 0024): single use, optional expiry;
+# only the code's SHA-256 is kept (the code is shown once, when generated).
+invite_codes = Table(
+    "invite_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("note", String(200), nullable=False, default="", server_default=""),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("used_by", Integer, ForeignKey("accounts.id"), nullable=True),
 )
 
 wallets = Table(
