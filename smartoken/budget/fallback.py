@@ -8,9 +8,9 @@ what the shared counters said at this replica's last heartbeat before the outage
 available, key spend plus reservations in flight, read every ttl/4 for the keys this replica
 served), or the ledger for a key it had not served. N replicas together therefore spend at most
 what was left, instead of N times it; beyond that only what other replicas reserved between
-that last heartbeat and the outage (at most ttl/4 of traffic). Redis answering ends the outage: new
-requests use the shared counters at once, and the next outage starts a new share from the
-ledger.
+that last heartbeat and the outage (at most ttl/4 of traffic). When Redis answers, the
+replicas push what they spent here into it and use the shared counters once all have (the fence,
+``redis_reserver._rejoin``); the next outage starts a new share from the ledger.
 """
 
 from __future__ import annotations

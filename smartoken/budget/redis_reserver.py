@@ -31,7 +31,22 @@ and added to the loaded counters then (``after_write``). A replica that was only
 longer than ``ALIVE_TTL`` finds its key gone at its next beat and re-registers its reservations.
 
 Redis down: ``fail_open=False`` (default) refuses with 503 ``budget_store_unavailable``;
-``fail_open=True`` reserves against per-process counters loaded from the ledger.
+``fail_open=True`` reserves against this replica's share of what was left (budget/fallback.py).
+
+Redis back, fail-open (issue 12, item 9): the counters miss what the replicas spent on their
+shares (fallback reservations still running, costs settled and not yet written, batches written
+whose AFTER_BATCH could not run). A replica that lost Redis does not use the counters again
+before it pushed all of it: ``_rejoin`` applies its pending batches, registers its fallback
+reservations (running at their worst case, settled at their cost) in one script that also raises
+a *fence* naming every replica that heartbeated before the outage, then acknowledges (leaves the
+fence) if it spent nothing meanwhile. Every replica reaches the fence within a second (its
+liveness beat says it is named) and does the same. While the fence stands, RESERVE answers
+'fenced' and a request waits for it to lift (at most ``FENCE_WAIT``, then 503), so nobody reserves
+on counters that miss a peer's outage spend; a replica named by a fence that never acknowledges
+(killed during the outage) holds it for ``FENCE_MS`` at most. A reservation made on the share
+while an acknowledgement was in flight is given back and retried (it might be missing from what
+was pushed): after its acknowledgement a replica spends on its share only again after a new
+failure, which starts a new outage (and a new fence when Redis answers).
 """
 
 from __future__ import annotations
@@ -74,11 +89,18 @@ REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
 CREDIT_POLL = 1.0
 ALIVE_EVERY = 1.0  # seconds between liveness beats
 ALIVE_TTL = 3.0  # a replica silent this long is dead: its reservations are released
+FENCE_MS = 5000  # a fence nobody acknowledges (a replica killed in the outage) lifts after this
+FENCE_WAIT = 2.0  # a request waits this long for the fence to lift, then gets a 503
+FENCE_POLL = 0.05
 HOLD = "hold"  # the window of a hold (key 0): never a real day or month
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Retry(Exception):
+    """A fail-open reservation overlapped an acknowledgement of the fence: it was given back."""
 
 
 class RedisReserver(SharedReserver):
@@ -114,6 +136,20 @@ class RedisReserver(SharedReserver):
         self._fallback: ShareReserver | None = None
         self._fallback_of: dict[str, ShareReserver] = {}
         self._replicas = 1  # replicas heartbeating in Redis, as last seen
+        # Fail-open reservations Redis does not know yet (running, or settled at the cost in
+        # ``_offline_cost`` and not yet in a committed batch), and the outage state: ``_out``
+        # while this replica lost Redis and has not pushed them and acknowledged the fence.
+        self._offline: dict[str, Reservation] = {}
+        self._offline_cost: dict[str, int] = {}
+        self._out = False
+        self._out_since = 0.0  # wall clock: the outage started (the fence names replicas since)
+        self._gen = 0  # bumped by every Redis failure and every fail-open reservation
+        self._acks = 0  # fence acknowledgements begun
+        self._acking = False
+        self._rejoin_lock = asyncio.Lock()
+        self._rejoin_task: asyncio.Future[bool] | None = None
+        self._rejoin_script = redis.register_script(lua.REJOIN)
+        self._fence_ack = redis.register_script(lua.FENCE_ACK)
         # What the shared counters said at the last heartbeat, for the keys served here.
         self._touched: dict[tuple[int, int, str, str], float] = {}
         self._known_available: dict[int, int] = {}
@@ -128,7 +164,8 @@ class RedisReserver(SharedReserver):
         return [f"{p}ab:{account_id}", f"{p}ar:{account_id}",
                 f"{p}ks:{key_id}:{day}", f"{p}kr:{key_id}:{day}",
                 f"{p}ks:{key_id}:{month}", f"{p}kr:{key_id}:{month}",
-                f"{p}res", f"{p}resd", f"{p}epoch", f"{p}sums", f"{p}own:{self._origin}"]
+                f"{p}res", f"{p}resd", f"{p}epoch", f"{p}sums", f"{p}own:{self._origin}",
+                f"{p}fence"]
 
     # -------------------------------------------------------------- the guarantee
 
@@ -140,41 +177,51 @@ class RedisReserver(SharedReserver):
         meta = f"{key.account_id}|{key.key_id}|{day}|{month}|{amount}"
         limits = [-1 if key.daily_budget is None else key.daily_budget,
                   -1 if key.monthly_budget is None else key.monthly_budget]
-        try:
-            for _ in range(6):
-                deadline = time.time() + self._opt.reservation_ttl
-                verdict, value = await self._run_reserve(
-                    keys, [amount, *limits, rid, deadline, meta, time.time(),
-                           self._opt.reservation_ttl / 3 + 0.5])
-                verdict = _text(verdict)
-                if verdict != "load":
-                    break
+        give_up = time.monotonic() + FENCE_WAIT
+        retries = 0
+        while True:
+            seen = self._acks
+            try:
+                if self._out:  # push the outage's spend before using the counters
+                    await self._rejoin_shared()
+                    seen = self._acks
+                verdict, value = await self._check(key, day, month, keys, [
+                    amount, *limits, rid, 0.0, meta, 0.0, self._opt.reservation_ttl / 3 + 0.5])
+            except RedisBusy as exc:  # Redis is up; this process is overloaded: never fail open
+                log.warning("redis busy, refusing budgeted request: %s", exc)
+                raise BudgetStoreBusy(
+                    "The gateway is overloaded: no connection to the shared budget store "
+                    "(Redis) became free in time; the request was not sent upstream. Retry "
+                    "shortly.") from None
+            except REDIS_ERRORS as exc:
+                self._lost()
+                if not self._opt.fail_open:
+                    log.warning("redis unreachable, refusing budgeted request: %s", exc)
+                    raise BudgetStoreUnavailable(
+                        "The shared budget store (Redis) is unreachable, so this request's "
+                        "budget cannot be checked; it was not sent upstream. Retry shortly.") \
+                        from None
                 try:
-                    await self._load_missing(key, day, month, _text(value))
-                except sa_errors.IntegrityError:
-                    raise
-                except DB_DOWN as exc:  # e.g. PostgreSQL's "too many clients": not a 500
-                    raise store_down(exc) from None
-            else:
-                raise BudgetStoreUnavailable("Budget counters could not be loaded; retry.")
-        except RedisBusy as exc:  # Redis is up; this process is overloaded: never fail open
-            log.warning("redis busy, refusing budgeted request: %s", exc)
-            raise BudgetStoreBusy(
-                "The gateway is overloaded: no connection to the shared budget store (Redis) "
-                "became free in time; the request was not sent upstream. Retry shortly.") \
-                from None
-        except REDIS_ERRORS as exc:
-            self.redis_ok = False
-            if not self._opt.fail_open:
-                log.warning("redis unreachable, refusing budgeted request: %s", exc)
-                raise BudgetStoreUnavailable(
-                    "The shared budget store (Redis) is unreachable, so this request's budget "
-                    "cannot be checked; it was not sent upstream. Retry shortly.") from None
-            return await self._reserve_locally(key, amount, rid)
-        self.redis_ok = True
+                    return await self._reserve_locally(key, amount, rid, seen)
+                except _Retry:
+                    retries += 1
+                    if retries < 3:
+                        continue
+                    raise BudgetStoreUnavailable(
+                        "The shared budget store (Redis) is coming back; retry shortly.") \
+                        from None
+            self.redis_ok = True
+            if verdict == "fenced" and time.monotonic() < give_up:
+                await asyncio.sleep(FENCE_POLL)
+                continue
+            break
+        if verdict == "fenced":
+            raise BudgetStoreUnavailable(
+                "Redis answers again after an outage and the replicas are still adding what "
+                "they spent meanwhile to the shared budget counters; retry in a second.")
         if verdict == "warming":
-            if self._opt.fail_open:  # the outage goes on until the counters are warm
-                return await self._reserve_locally(key, amount, rid)
+            # Both policies: the counters are being rebuilt and replicas re-register what they
+            # hold; spending on a share now could be missed by the counters once warm.
             raise BudgetStoreUnavailable(
                 "Redis lost its data and the budget counters are being rebuilt from the ledger "
                 "(in-flight reservations are re-registered by their replicas); retry in a few "
@@ -198,6 +245,24 @@ class RedisReserver(SharedReserver):
         self.in_flight += 1
         return res
 
+    async def _check(self, key: KeyContext, day: str, month: str, keys: list[str],
+                     args: list[Any]) -> tuple[str, Any]:
+        """RESERVE, loading missing counters from the ledger; the verdict and its value."""
+        for _ in range(6):
+            now = time.time()
+            args[4], args[6] = now + self._opt.reservation_ttl, now
+            verdict, value = await self._run_reserve(keys, args)
+            verdict = _text(verdict)
+            if verdict != "load":
+                return verdict, value
+            try:
+                await self._load_missing(key, day, month, _text(value))
+            except sa_errors.IntegrityError:
+                raise
+            except DB_DOWN as exc:  # e.g. PostgreSQL's "too many clients": not a 500
+                raise store_down(exc) from None
+        raise BudgetStoreUnavailable("Budget counters could not be loaded; retry.")
+
     async def _run_reserve(self, keys: list[str], args: list[Any]) -> Any:
         """A slow answer (an overloaded host) is retried: the script is idempotent per id.
         A refused connection is not: Redis is down."""
@@ -209,17 +274,118 @@ class RedisReserver(SharedReserver):
                     raise
         raise AssertionError("unreachable")
 
-    async def _reserve_locally(self, key: KeyContext, amount: int, rid: str) -> Reservation:
-        """Fail-open policy: this replica's share of what the ledger says is left."""
+    async def _reserve_locally(self, key: KeyContext, amount: int, rid: str,
+                               seen: int) -> Reservation:
+        """Fail-open policy: this replica's share of what the ledger says is left. The
+        reservation is owed to Redis (``_offline``) until ``_rejoin`` pushes it. ``seen``: the
+        acknowledgements begun when this request last tried Redis; if one began since, this
+        reservation may be missing from what it pushed, so it is given back (``_Retry``)."""
         if self._fallback is None:
             self._fallback = ShareReserver(self._engine, self.windows, self._replicas,
                                            self._known_available, self._known_used)
             log.warning("redis unreachable: serving on this replica's share (1/%d) of each "
                         "budget and wallet until it answers", self._replicas)
-        res = await self._fallback.reserve(key, amount, rid)
-        self._fallback_of[rid] = self._fallback
+        share = self._fallback
+        res = await share.reserve(key, amount, rid)
+        if self._acks != seen or self._acking:
+            share.release(res)
+            raise _Retry
+        # From here: no await, so a rejoin either sees this reservation or starts after it.
+        self._offline[rid] = res
+        self._fallback_of[rid] = share
         self.in_flight += 1
+        self._lost()
         return res
+
+    def _lost(self) -> None:
+        """Redis failed (or this replica spent on its share): with fail-open, what Redis does
+        not know must be pushed, and the fence raised, before the counters are used again."""
+        self._gen += 1
+        self.redis_ok = False
+        if self._opt.fail_open and not self._out:
+            self._out = True
+            self._out_since = time.time()
+
+    async def _rejoin_shared(self) -> None:
+        """One rejoin at a time that every request waiting for it shares (during an outage
+        each attempt may wait for a connect timeout: requests wait for it together)."""
+        task = self._rejoin_task
+        if task is None or task.done():
+            task = self._rejoin_task = asyncio.ensure_future(self._rejoin())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved
+        await asyncio.shield(task)
+
+    async def _rejoin(self, named: bool = False) -> bool:
+        """Redis answers: push what this replica holds that Redis does not know (see REJOIN),
+        raise the fence if this replica lost Redis, then leave the fence if nothing was spent or
+        failed meanwhile. ``named``: the liveness beat says this replica is in a fence. Returns
+        True once acknowledged. Raises the Redis errors (the outage goes on)."""
+        async with self._rejoin_lock, self._apply_lock:
+            for _ in range(5):
+                if not (self._out or named):
+                    return True
+                gen = self._gen
+                await self._apply_pending()  # committed batches first (AFTER_BATCH)
+                # From here to the script call: no await, so every cost is in a batch applied
+                # above, or in ``_offline``/``_live`` now (after_write moves it synchronously).
+                now, ttl = time.time(), self._opt.reservation_ttl
+                args: list[Any] = [self._p, now + ttl, self._origin,
+                                   self._out_since - ttl, FENCE_MS, "1" if self._out else "0"]
+                pushed: dict[str, int | None] = {}
+                for rid, res in list(self._offline.items()):
+                    cost = self._offline_cost.get(rid)
+                    if cost == 0:  # released on the share: nothing to push
+                        del self._offline[rid]
+                        del self._offline_cost[rid]
+                        continue
+                    pushed[rid] = cost
+                    args += [rid, self._meta(res, res.amount if cost is None else cost)]
+                for rid, res in self._live.items():
+                    args += [rid, self._meta(res, self._held.get(rid, res.amount))]
+                p = self._p
+                restored = await self._rejoin_script(
+                    keys=[f"{p}res", f"{p}resd", f"{p}sums", f"{p}own:{self._origin}",
+                          f"{p}fence", f"{p}replicas"], args=args)
+                self._adopt(pushed)
+                if restored:
+                    log.warning("redis answers: registered %d reservations it did not hold "
+                                "(spent on this replica's share while it was unreachable)",
+                                restored)
+                if self._gen != gen:
+                    continue  # spent or failed meanwhile: push again before acknowledging
+                self._acking = True
+                self._acks += 1
+                try:
+                    await self._fence_ack(keys=[f"{p}fence"], args=[self._origin])
+                finally:
+                    self._acking = False
+                if self._gen == gen:
+                    self._out = False
+                    return True
+            return False
+
+    @staticmethod
+    def _meta(res: Reservation, amount: int) -> str:
+        return f"{res.account_id}|{res.key_id}|{res.day}|{res.month}|{amount}"
+
+    def _adopt(self, pushed: dict[str, int | None]) -> None:
+        """Fallback reservations now registered in Redis become ordinary ones: settled through
+        Redis, heartbeated, released by their ledger batch (AFTER_BATCH)."""
+        for rid, cost_then in pushed.items():
+            res = self._offline.pop(rid, None)
+            if res is None:  # its record's batch committed meanwhile: AFTER_BATCH releases it
+                continue
+            cost = self._offline_cost.pop(rid, None)
+            if cost is None:  # still running: its settle goes through Redis from now
+                self._fallback_of.pop(rid, None)
+                self._live[rid] = res
+            elif cost:
+                self._live[rid] = res
+                self._held[rid] = cost
+                if cost_then is None:  # settled while being pushed at its worst case
+                    self._track(rid, self._settle_remote(res, cost))
+            else:  # released while being pushed
+                self._track(rid, self._settle_remote(res, 0))
 
     async def _load_wallet(self, account_id: int) -> None:
         await self._load_counter(f"{self._p}ab:{account_id}", account_id, "bal",
@@ -262,6 +428,8 @@ class RedisReserver(SharedReserver):
         share = self._fallback_of.pop(res.id, None)
         if share is not None:  # reserved while Redis was down (fail-open)
             self.in_flight -= 1
+            if res.id in self._offline:  # owed to Redis at its cost until its batch commits
+                self._offline_cost[res.id] = actual
             return share.settle(res, actual)
         res.done = True
         self.in_flight -= 1
@@ -282,7 +450,7 @@ class RedisReserver(SharedReserver):
                                 "this repeats", res.id)
                 return
             except REDIS_ERRORS:
-                self.redis_ok = False
+                self._lost()
                 await asyncio.sleep(0.2 * (attempt + 1))
         # Not applied: the worst case stays held until the batch (or the expiry) releases it.
 
@@ -384,11 +552,18 @@ class RedisReserver(SharedReserver):
         for r in batch:
             if r.cost_micro and r.account_id in versions:
                 per_account[r.account_id] += [r.id, r.key_id, r.day, r.month, r.cost_micro]
+                # A fail-open cost now travels with its batch (added by AFTER_BATCH).
+                self._offline.pop(r.id, None)
+                self._offline_cost.pop(r.id, None)
         self._batch_seq += 1
         for account_id, args in per_account.items():
             done = f"{self._p}done:{self._origin}:{self._batch_seq}:{account_id}"
             self._unapplied.append((account_id, versions[account_id], done, args))
-        await self._apply_batches()
+        try:
+            await self._apply_batches()
+        except REDIS_ERRORS:
+            self._lost()
+            raise
 
     async def _apply_batches(self) -> None:
         async with self._apply_lock:
@@ -439,9 +614,9 @@ class RedisReserver(SharedReserver):
         """Refresh this replica's liveness key and release the reservations of replicas whose
         key expired. Returns how many were released."""
         p = self._p
-        was, released = await self._liveness(
+        was, released, named = await self._liveness(
             keys=[f"{p}alive:{self._origin}", f"{p}own:{self._origin}", f"{p}owners",
-                  f"{p}resd", f"{p}res"],
+                  f"{p}resd", f"{p}res", f"{p}fence"],
             args=[p, self._origin, int(ALIVE_TTL * 1000)])
         if released:
             log.warning("released %d reservations of replicas that stopped (liveness key "
@@ -452,14 +627,18 @@ class RedisReserver(SharedReserver):
             self._force_beat = True
             await self.beat_once()
         self._alive_seen = True
+        if int(named):  # a replica came back from an outage: push and acknowledge
+            await self._rejoin(named=True)
         return int(released)
 
     async def _alive(self) -> None:
         while True:
             try:
+                if self._out:
+                    await self._rejoin_shared()
                 await self.alive_once()
             except REDIS_ERRORS:
-                self.redis_ok = False
+                self._lost()
             except Exception:
                 log.warning("liveness beat failed", exc_info=True)
             await asyncio.sleep(ALIVE_EVERY)
@@ -470,6 +649,8 @@ class RedisReserver(SharedReserver):
         while True:
             await asyncio.sleep(every)
             try:
+                if self._out:  # before the replica count below forgets a silent peer
+                    await self._rejoin_shared()
                 now = time.time()
                 await self.beat_once()
                 await self._sweep(keys=[f"{self._p}res", f"{self._p}resd"],
@@ -484,7 +665,7 @@ class RedisReserver(SharedReserver):
                     log.warning("healed %d reservation sums in Redis that had drifted", fixed)
                 self.redis_ok = True
             except REDIS_ERRORS:
-                self.redis_ok = False
+                self._lost()
             except Exception:
                 log.warning("reservation heartbeat failed", exc_info=True)
 
@@ -544,6 +725,8 @@ class RedisReserver(SharedReserver):
                 log.warning("credit poller failed; retrying", exc_info=True)
 
     async def close(self) -> None:
+        if self._rejoin_task is not None:
+            self._rejoin_task.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

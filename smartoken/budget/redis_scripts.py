@@ -18,6 +18,9 @@ Key layout under the prefix P (A = account id, K = key id, W = a day or month wi
     P:alive:O   string (3 s TTL)        replica O is alive (refreshed every second)
     P:own:O     set                     reservation ids of replica O (some may be gone already)
     P:owners    set                     replicas that registered an ``own`` set
+    P:fence     set (expiring)          replicas still to push what they spent while Redis was
+                                        unreachable to them (fail-open, see REJOIN); while it
+                                        exists, RESERVE and HOLD refuse to use the counters
 
 Every key heals (issue 12, item 10). Loaded counters (``ab``, ``ks``) expire and are reloaded;
 the floor ``av`` expires and follows a database restored to an older version; reservation sums
@@ -28,9 +31,11 @@ their deadline passes; ``done`` keys expire after an hour.
 
 from __future__ import annotations
 
-# KEYS: ab ar ksd krd ksm krm res resd epoch sums own
+# KEYS: ab ar ksd krd ksm krm res resd epoch sums own fence
 # ARGV: amount daily_limit(-1 none) monthly_limit(-1 none) id deadline meta now warm
 # Idempotent per id: a retry after a lost answer does not reserve twice.
+# While the fence exists ('fenced'), some replica has not yet pushed what it spent on its
+# fail-open share: the counters may miss it, so they are not used (see REJOIN).
 # The epoch key is set when replicas start. If it is gone, Redis lost its data: reservations in
 # flight are unknown until their replicas' heartbeats re-register them, so every reservation is
 # refused ('warming') for ``warm`` seconds (one heartbeat period).
@@ -43,6 +48,7 @@ if not epoch then
 end
 if tonumber(epoch) > now then return {'warming', 0} end
 if redis.call('HEXISTS', KEYS[8], ARGV[4]) == 1 then return {'ok', 0} end  -- a retry
+if redis.call('EXISTS', KEYS[12]) == 1 then return {'fenced', 0} end
 local amount = tonumber(ARGV[1])
 local need = ''
 if redis.call('EXISTS', KEYS[1]) == 0 then need = need .. 'a' end
@@ -71,7 +77,7 @@ redis.call('SADD', KEYS[11], ARGV[4])
 return {'ok', 0}
 """
 
-# KEYS: ab ar ksd krd ksm krm res resd epoch sums own  (key 0, windows 'hold')
+# KEYS: ab ar ksd krd ksm krm res resd epoch sums own fence  (key 0, windows 'hold')
 # ARGV: amount id deadline meta now warm
 # Sets money aside on the wallet while a negative adjustment is written: a reservation without
 # a key, checked against the balance like RESERVE and released by SETTLE with 0.
@@ -83,6 +89,7 @@ if not epoch then
   return {'warming', 0}
 end
 if tonumber(epoch) > now then return {'warming', 0} end
+if redis.call('EXISTS', KEYS[12]) == 1 then return {'warming', 0} end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'load', 'a'} end
 local amount = tonumber(ARGV[1])
 local avail = tonumber(redis.call('HGET', KEYS[1], 'bal')) -
@@ -176,11 +183,12 @@ end
 return restored
 """
 
-# KEYS: alive own owners resd res;  ARGV: prefix origin alive_ms
+# KEYS: alive own owners resd res fence;  ARGV: prefix origin alive_ms
 # Every second per replica (issue 12, item 8): refresh this replica's liveness key, drop ids of
 # reservations that are gone from its ``own`` set, and release every reservation of a replica
 # whose liveness key expired (killed, or stalled for longer than its TTL): within seconds, not
-# at the reservation deadline. Returns {1 if this replica's key was still there, released}.
+# at the reservation deadline. Returns {1 if this replica's key was still there, released,
+# 1 if this replica is in the fence (it must push and acknowledge, see REJOIN)}.
 LIVENESS = """
 local was = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
@@ -209,7 +217,7 @@ for _, o in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     redis.call('SREM', KEYS[3], o)
   end
 end
-return {was, released}
+return {was, released, redis.call('SISMEMBER', KEYS[6], ARGV[2])}
 """
 
 # KEYS: counter floor;  ARGV: field value version gen ttl heal
@@ -317,4 +325,60 @@ for name, w in pairs(want) do
   redis.call('SADD', KEYS[2], name)
 end
 return fixed
+"""
+
+# KEYS: res resd sums own fence replicas
+# ARGV: prefix deadline origin since fence_ms create id1 meta1 id2 meta2 ...
+# Fail-open, Redis answers again (issue 12, item 9). A replica that could not reach Redis may
+# have served on its share of each budget: before anyone uses the shared counters again, each
+# replica pushes what they miss. Phase one (``create`` = 1, this replica lost Redis): register
+# every reservation this replica holds that Redis does not know (fallback reservations still
+# running at their worst case, fallback costs settled but not yet in a committed ledger batch at
+# their actual cost, and its ordinary reservations, which a peer's LIVENESS may have released
+# while its liveness key had expired), and raise the fence if there is none: every replica that
+# heartbeated since ``since`` (this replica's outage start minus the reservation TTL), and this
+# one, must acknowledge before RESERVE uses the counters again. Committed ledger batches are
+# pushed by AFTER_BATCH before this script runs. Phase two is FENCE_ACK. Idempotent per id (an
+# id Redis holds only has its deadline pushed). Returns how many ids were registered.
+REJOIN = """
+local restored = 0
+for i = 7, #ARGV, 2 do
+  local id, meta = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', KEYS[2], id) == 1 then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+  else
+    local a, k, d, m, amount = string.match(meta, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    redis.call('INCRBY', ARGV[1] .. 'ar:' .. a, amount)
+    redis.call('INCRBY', ARGV[1] .. 'kr:' .. k .. ':' .. d, amount)
+    redis.call('INCRBY', ARGV[1] .. 'kr:' .. k .. ':' .. m, amount)
+    redis.call('SADD', KEYS[3], ARGV[1] .. 'ar:' .. a, ARGV[1] .. 'kr:' .. k .. ':' .. d,
+               ARGV[1] .. 'kr:' .. k .. ':' .. m)
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('HSET', KEYS[2], id, meta)
+    restored = restored + 1
+  end
+  redis.call('SADD', KEYS[4], id)
+end
+if ARGV[6] == '1' then
+  if redis.call('EXISTS', KEYS[5]) == 0 then
+    for _, o in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], ARGV[4], '+inf')) do
+      redis.call('SADD', KEYS[5], o)
+    end
+    redis.call('SADD', KEYS[5], ARGV[3])
+    redis.call('PEXPIRE', KEYS[5], ARGV[5])
+  else
+    redis.call('SADD', KEYS[5], ARGV[3])
+  end
+end
+return restored
+"""
+
+# KEYS: fence;  ARGV: origin
+# Phase two: this replica pushed everything it spent while Redis was unreachable (REJOIN) and
+# has spent nothing since: it leaves the fence. The last one to leave lifts it (an empty set is
+# deleted); a replica that never acknowledges (killed during the outage) holds it until it
+# expires (FENCE_MS). Returns how many replicas are still to acknowledge.
+FENCE_ACK = """
+redis.call('SREM', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[1])
 """
