@@ -15,10 +15,16 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/smartoken serve
 
+# The suite runs on TEST_WORKERS pytest-xdist workers, each test file on one worker (its
+# module-scoped fixtures: a browser, a module's gateway). Compiled modules and the rewritten test
+# modules are cached (in __pycache__, git-ignored) even where the environment sets
+# PYTHONDONTWRITEBYTECODE: else every worker and every gateway process compiles them again.
+TEST_WORKERS ?= 4
 test: $(STAMP) agents
 	scripts/services.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  -n $(TEST_WORKERS) --dist loadfile
 
 # Coding agents for the end-to-end tests (tests/agents/package.json: Codex CLI, Claude Code);
 # without npm their tests are skipped, saying why.

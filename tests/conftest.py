@@ -1,14 +1,32 @@
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
+from tests import sslcache
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway
 from tests.inproc import InProcessGateway
+
+sslcache.install()  # one TLS context for the tests' HTTP clients: ~55 ms of CPU each (sslcache.py)
+
+# PostgreSQL and Redis fixtures (pg_url, pg_migrated_url, redis_prefix, private_redis) for
+# every test module, including those that ask for them by name (getfixturevalue).
+pytest_plugins = ("tests.services",)
+
+# Hypothesis keeps its example database outside the checkout (a test run leaves the checkout
+# unchanged), one per checkout, kept between runs so that a failing example is tried first.
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    _ROOT = Path(__file__).resolve().parent.parent
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "smartoken-hypothesis"
+                            / hashlib.sha256(str(_ROOT).encode()).hexdigest()[:16])
 
 
 @pytest.fixture

@@ -4,13 +4,17 @@ and helpers to make accounts, keys and credits and to read the ledger back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import hashlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +30,35 @@ from smartoken.store.db import make_engine, migrate
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """One process at a time for work on ``folder`` (an ``npm install``): the workers of a
+    parallel run (pytest-xdist) and the runs of other checkouts wait for each other."""
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"smartoken-tests-{digest}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m smartoken ARGS`` with the environment ``env`` (and nothing else of this
+    process's), run in this process by click's test runner: the same command, output and exit
+    code, without an interpreter start and its imports (~2 s of CPU a command). Use a real
+    process for ``serve``. An uncaught exception is a traceback on stderr, as in a process."""
+    from click.testing import CliRunner
+
+    from smartoken.cli.main import main
+
+    only = {**{k: None for k in os.environ if k not in env}, **env}
+    result = CliRunner().invoke(main, args, env=only, prog_name="smartoken")
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, stderr)
 
 
 def free_port() -> int:
@@ -56,6 +89,7 @@ class Gateway:
         self.database_url = self.env.get(
             "SMARTOKEN_DATABASE_URL",
             f"sqlite+aiosqlite:///{self.data_dir / 'smartoken.db'}")
+        self._migrated: set[str] = set()
 
     # ------------------------------------------------------------------ process
 
@@ -113,7 +147,11 @@ class Gateway:
         async def main() -> T:
             engine = make_engine(self.database_url)
             try:
-                await migrate(engine)
+                # Once per database: an Alembic upgrade that finds the head still costs
+                # ~30 ms of CPU, and the polling helpers (wait_usage) call this every 50 ms.
+                if self.database_url not in self._migrated:
+                    await migrate(engine)
+                    self._migrated.add(self.database_url)
                 return await fn(engine)
             finally:
                 await engine.dispose()

@@ -28,6 +28,7 @@ import uvicorn
 import yaml
 
 from smartoken.app import create_app
+from smartoken.cli.ops import ops_options
 from smartoken.config import load_settings
 from smartoken.logs import JsonFormatter, Redactor, secrets_of
 from tests.harness import Gateway
@@ -71,9 +72,9 @@ class InProcessGateway(Gateway):
                                  port=self.port)
         self._attach_log(secrets_of(settings))
         app = create_app(settings, env=self.env)
+        # The uvicorn options of ``smartoken serve`` (grace, header limit), on asyncio.
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="on",
-                                access_log=False, log_config=None, loop="asyncio",
-                                timeout_graceful_shutdown=settings.shutdown_grace_s)
+                                access_log=False, loop="asyncio", **ops_options(settings))
         server = self._server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         failed: list[BaseException] = []

@@ -21,7 +21,7 @@ def reserver_env(request: pytest.FixtureRequest) -> dict[str, str]:
         return {"SMARTOKEN_RESERVER": "memory"}
     if kind == "sql-sqlite":
         return {"SMARTOKEN_RESERVER": "sql"}
-    env = {"SMARTOKEN_DATABASE_URL": str(request.getfixturevalue("pg_url"))}
+    env = {"SMARTOKEN_DATABASE_URL": str(request.getfixturevalue("pg_migrated_url"))}
     if kind == "sql-pg":
         return {**env, "SMARTOKEN_RESERVER": "sql"}
     return {**env, "SMARTOKEN_RESERVER": "redis", "SMARTOKEN_REDIS_URL": REDIS_URL,

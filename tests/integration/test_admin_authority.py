@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from smartoken.app import routes
 from smartoken.auth.secretbox import generate_key
 from tests.fakes.upstream import FakeUpstream
-from tests.harness import Gateway, fake_config
+from tests.harness import Gateway, fake_config, run_cli
 from tests.inproc import InProcessGateway
 from tests.moneykit import MASTER, AdminAPI
 
@@ -130,9 +129,7 @@ def test_admin_keys_are_created_explicitly_and_unrestricted(gw: InProcessGateway
 
 def test_cli_admin_flag(gw: InProcessGateway) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "smartoken", "--data-dir",
-                               str(gw.data_dir), "keys", "create", *args], env=gw.env,
-                              capture_output=True, text=True, timeout=60)
+        return run_cli(["--data-dir", str(gw.data_dir), "keys", "create", *args], gw.env)
 
     AdminAPI(gw).account("plain")
     before = snapshot(gw)

@@ -14,9 +14,9 @@ from tests.harness import fake_config
 
 
 def test_over_long_prompt_refused_without_calling_upstream(make_fake: Any,
-                                                           make_gateway: Any) -> None:
+                                                           make_inproc: Any) -> None:
     fake = make_fake()
-    gw = make_gateway(fake_config(fake, models={"moonshot-v1-8k": {"routes": [
+    gw = make_inproc(fake_config(fake, models={"moonshot-v1-8k": {"routes": [
         {"provider": "fake0"}]}}))
     client = gw.client(gw.key(credit="10"))
     long_text = document(0.05)  # ~12K tokens: over 8K
@@ -35,12 +35,12 @@ def test_over_long_prompt_refused_without_calling_upstream(make_fake: Any,
     assert fake.requests == [] and gw.usage() == []
 
 
-def test_auto_picks_the_smallest_variant_that_fits(make_fake: Any, make_gateway: Any) -> None:
+def test_auto_picks_the_smallest_variant_that_fits(make_fake: Any, make_inproc: Any) -> None:
     fake = make_fake()
     models = {f"moonshot-v1-{v}": {"routes": [{"provider": "fake0",
                                                "upstream_model": f"moonshot-v1-{v}"}]}
               for v in ("8k", "32k", "128k")}
-    gw = make_gateway(fake_config(fake, models=models))
+    gw = make_inproc(fake_config(fake, models=models))
     client = gw.client(gw.key(credit="50"))
     for text, wanted, expected in (("hi", 100, "moonshot-v1-8k"),
                                    (document(0.05), 100, "moonshot-v1-32k"),
@@ -55,9 +55,9 @@ def test_auto_picks_the_smallest_variant_that_fits(make_fake: Any, make_gateway:
                                           "moonshot-v1-32k", "moonshot-v1-128k"]
 
 
-def test_context_window_fallback_to_a_larger_model(make_fake: Any, make_gateway: Any) -> None:
+def test_context_window_fallback_to_a_larger_model(make_fake: Any, make_inproc: Any) -> None:
     small, big = make_fake(content="small"), make_fake(content="big")
-    gw = make_gateway(fake_config(small, big, models={
+    gw = make_inproc(fake_config(small, big, models={
         "moonshot-v1-8k": {"context_fallbacks": ["moonshot-v1-128k"],
                            "routes": [{"provider": "fake0"}]},
         "moonshot-v1-128k": {"routes": [{"provider": "fake1"}]}}))
@@ -73,10 +73,10 @@ def test_context_window_fallback_to_a_larger_model(make_fake: Any, make_gateway:
 
 
 def test_two_million_token_request_is_accepted_and_relayed(make_fake: Any,
-                                                           make_gateway: Any) -> None:
+                                                           make_inproc: Any) -> None:
     fake = make_fake(content="read it all", usage={"prompt_tokens": 1_900_000,
                                                    "completion_tokens": 3})
-    gw = make_gateway(fake_config(fake, models={"moonshot-v1-2m": {"routes": [
+    gw = make_inproc(fake_config(fake, models={"moonshot-v1-2m": {"routes": [
         {"provider": "fake0"}]}}))
     text = document(8)
     client = gw.client(gw.key(credit="100"), timeout=120)

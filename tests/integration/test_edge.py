@@ -20,8 +20,8 @@ from tests.harness import Gateway, fake_config
 CHAT = {"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def test_oversized_headers_are_refused_with_431(fake: FakeUpstream, make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake, max_header_kb=8))
+def test_oversized_headers_are_refused_with_431(fake: FakeUpstream, make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake, max_header_kb=8))
     key = gw.key(credit="1")
     r = httpx.post(gw.base_url + "/v1/chat/completions", json=CHAT, timeout=15,
                    headers={"authorization": f"Bearer {key}", "x-padding": "a" * 9000})
@@ -35,8 +35,8 @@ def test_oversized_headers_are_refused_with_431(fake: FakeUpstream, make_gateway
 
 
 def test_failed_authentications_are_limited_per_address(fake: FakeUpstream,
-                                                        make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake, auth_failures_per_minute=5))
+                                                        make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake, auth_failures_per_minute=5))
     key = gw.key(credit="1")
     with httpx.Client(base_url=gw.base_url, timeout=15) as http:
         assert http.post("/v1/chat/completions", json=CHAT,
@@ -65,8 +65,8 @@ def test_failed_authentications_are_limited_per_address(fake: FakeUpstream,
     assert len(gw.wait_usage(1)) == 1
 
 
-def test_cors_is_off_by_default(fake: FakeUpstream, make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake))
+def test_cors_is_off_by_default(fake: FakeUpstream, make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake))
     pre = httpx.options(gw.base_url + "/v1/chat/completions", timeout=15, headers={
         "origin": "https://app.example.com", "access-control-request-method": "POST"})
     assert "access-control-allow-origin" not in pre.headers
@@ -74,8 +74,8 @@ def test_cors_is_off_by_default(fake: FakeUpstream, make_gateway: Any) -> None:
     assert "access-control-allow-origin" not in r.headers
 
 
-def test_cors_when_configured(fake: FakeUpstream, make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake, cors_origins=["https://app.example.com"]))
+def test_cors_when_configured(fake: FakeUpstream, make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake, cors_origins=["https://app.example.com"]))
     key = gw.key(credit="1")
     pre = httpx.options(gw.base_url + "/v1/chat/completions", timeout=15, headers={
         "origin": "https://app.example.com", "access-control-request-method": "POST",
@@ -121,9 +121,9 @@ def _check_body(doc: dict[str, Any], operation: dict[str, Any], r: httpx.Respons
 
 
 def test_openapi_document_is_valid_and_matches_the_routes(fake: FakeUpstream,
-                                                          make_gateway: Any) -> None:
+                                                          make_inproc: Any) -> None:
     # Calls without a credential fail authentication: keep the per-address limit out of it.
-    gw: Gateway = make_gateway(fake_config(fake, auth_failures_per_minute=100_000))
+    gw: Gateway = make_inproc(fake_config(fake, auth_failures_per_minute=100_000))
     r = httpx.get(gw.base_url + "/openapi.json", timeout=15)
     assert r.status_code == 200
     doc = r.json()
@@ -179,8 +179,8 @@ def _call_every_operation(base_url: str, doc: dict[str, Any], values: dict[str, 
     return calls
 
 
-def test_sdk_still_works_through_the_edge(fake: FakeUpstream, make_gateway: Any) -> None:
-    gw: Gateway = make_gateway(fake_config(fake, cors_origins=["*"]))
+def test_sdk_still_works_through_the_edge(fake: FakeUpstream, make_inproc: Any) -> None:
+    gw: Gateway = make_inproc(fake_config(fake, cors_origins=["*"]))
     client = gw.client(gw.key(credit="1"))
     assert client.chat.completions.create(**CHAT).choices[0].message.content
     with pytest.raises(openai.AuthenticationError):

@@ -22,8 +22,8 @@ def cli(gw: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
-def test_cli_upload_list_rm_share_the_gateway_store(make_gateway: Any, tmp_path: Path) -> None:
-    gw: Gateway = make_gateway()
+def test_cli_upload_list_rm_share_the_gateway_store(make_inproc: Any, tmp_path: Path) -> None:
+    gw: Gateway = make_inproc()
     gw.account("carol")
     client = gw.client(gw.key("carol", credit="1"))
     doc = tmp_path / "handbook.docx"

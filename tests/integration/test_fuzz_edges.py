@@ -184,7 +184,7 @@ def gw(request: pytest.FixtureRequest, fake: FakeUpstream,
        make_inproc: Callable[..., InProcessGateway]) -> InProcessGateway:
     env = {"SMARTOKEN_MASTER_KEY": MASTER, "SMARTOKEN_SECRET_KEY": generate_key()}
     if request.param == "postgresql":
-        env["SMARTOKEN_DATABASE_URL"] = request.getfixturevalue("pg_url")
+        env["SMARTOKEN_DATABASE_URL"] = request.getfixturevalue("pg_migrated_url")
     return make_inproc(fake_config(fake, auth_failures_per_minute=1_000_000), env=env)
 
 

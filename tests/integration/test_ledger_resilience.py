@@ -26,7 +26,7 @@ BAD_TEXT = "quota\x00exceeded \x1b[31mfor\x00 key"
 def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
         return {}
-    env = {"SMARTOKEN_DATABASE_URL": request.getfixturevalue("pg_url")}
+    env = {"SMARTOKEN_DATABASE_URL": request.getfixturevalue("pg_migrated_url")}
     if request.param == "redis":
         env.update({"SMARTOKEN_REDIS_URL": REDIS_URL,
                     "SMARTOKEN_REDIS_PREFIX": request.getfixturevalue("redis_prefix")})

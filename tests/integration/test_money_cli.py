@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from typing import Any
 
 import openai
 
 from tests.fakes.upstream import FakeUpstream
-from tests.harness import fake_config
+from tests.harness import fake_config, run_cli
 from tests.moneykit import MASTER, MESSAGES, AdminAPI
 
 
@@ -23,9 +22,7 @@ def test_cli_update_and_credit_reach_the_running_gateway(fake: FakeUpstream,
     client = gw.client(key)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "smartoken", "--data-dir",
-                               str(gw.data_dir), *args], env=gw.env, capture_output=True,
-                              text=True, timeout=60)
+        return run_cli(["--data-dir", str(gw.data_dir), *args], gw.env)
 
     def refused_with() -> str | None:
         try:
@@ -45,7 +42,7 @@ def test_cli_update_and_credit_reach_the_running_gateway(fake: FakeUpstream,
         time.sleep(0.2)
     assert refused_with() == "budget_exceeded"
     assert cli("keys", "update", str(kid), "--daily-budget", "none").returncode == 0
-    # The wallet is nearly empty; a CLI credit (another process) is counted once.
+    # The wallet is nearly empty; a CLI credit (another engine on the database) is counted once.
     while refused_with() != "insufficient_balance" and time.monotonic() < deadline + 20:
         pass
     assert refused_with() == "insufficient_balance"

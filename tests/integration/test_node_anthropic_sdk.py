@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.upstream import FakeUpstream
-from tests.harness import fake_config
+from tests.harness import exclusive, fake_config
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 
@@ -21,9 +21,10 @@ NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 def node_sdk() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node/npm not installed")
-    if not (NODE_DIR / "node_modules" / "@anthropic-ai" / "sdk").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR,
-                       check=True, timeout=300, capture_output=True)
+    with exclusive(NODE_DIR):  # the other module installs into the same folder
+        if not (NODE_DIR / "node_modules" / "@anthropic-ai" / "sdk").is_dir():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"],
+                           cwd=NODE_DIR, check=True, timeout=300, capture_output=True)
     return NODE_DIR
 
 

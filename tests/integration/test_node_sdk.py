@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.harness import exclusive
+
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 
 
@@ -17,14 +19,15 @@ NODE_DIR = Path(__file__).resolve().parent.parent / "node"
 def node_sdk() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node/npm not installed")
-    if not (NODE_DIR / "node_modules" / "openai").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR,
-                       check=True, timeout=300, capture_output=True)
+    with exclusive(NODE_DIR):  # the other module installs into the same folder
+        if not (NODE_DIR / "node_modules" / "openai").is_dir():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"],
+                           cwd=NODE_DIR, check=True, timeout=300, capture_output=True)
     return NODE_DIR
 
 
-def test_openai_npm_package(node_sdk: Path, make_gateway: Any) -> None:
-    gw = make_gateway()
+def test_openai_npm_package(node_sdk: Path, make_inproc: Any) -> None:
+    gw = make_inproc()
     key = gw.key(credit="5")
     run = subprocess.run(["node", "sdk_check.mjs", gw.base_url + "/v1", key], cwd=node_sdk,
                          capture_output=True, text=True, timeout=120)
@@ -43,9 +46,10 @@ def test_openai_npm_package(node_sdk: Path, make_gateway: Any) -> None:
 def test_openai_npm_responses_and_vercel_ai_sdk(node_sdk: Path, make_inproc: Any) -> None:
     """node ``openai`` responses.create/stream/previous_response_id and the Vercel AI SDK's
     default ``openai(model)`` (the Responses API), generate and stream."""
-    if not (node_sdk / "node_modules" / "@ai-sdk" / "openai").is_dir():
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=node_sdk,
-                       check=True, timeout=300, capture_output=True)
+    with exclusive(node_sdk):
+        if not (node_sdk / "node_modules" / "@ai-sdk" / "openai").is_dir():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"],
+                           cwd=node_sdk, check=True, timeout=300, capture_output=True)
     gw = make_inproc()
     key = gw.key(credit="5")
     run = subprocess.run(["node", "responses_check.mjs", gw.base_url + "/v1", key],

@@ -14,7 +14,7 @@ import pytest
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import fake_config
 from tests.scaleout_support import assert_ledger_consistent, codes, exact_usage, ok, spread
-from tests.services import REDIS_URL, pg_url, redis_prefix  # noqa: F401  (fixtures)
+from tests.services import REDIS_URL, pg_migrated_url, redis_prefix  # noqa: F401  (fixtures)
 from tests.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.scaleout
@@ -29,10 +29,10 @@ def redis_proxy() -> Iterator[TcpProxy]:
 
 
 def test_fail_open_spends_at_most_what_was_left_across_three_replicas(
-        fake: FakeUpstream, make_inproc: Any, pg_url: str,  # noqa: F811
+        fake: FakeUpstream, make_inproc: Any, pg_migrated_url: str,  # noqa: F811
         redis_prefix: str, redis_proxy: TcpProxy) -> None:  # noqa: F811
     cost = exact_usage(fake)
-    env = {"SMARTOKEN_DATABASE_URL": pg_url, "SMARTOKEN_RESERVER": "redis",
+    env = {"SMARTOKEN_DATABASE_URL": pg_migrated_url, "SMARTOKEN_RESERVER": "redis",
            "SMARTOKEN_REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}/0",
            "SMARTOKEN_REDIS_PREFIX": redis_prefix, "SMARTOKEN_REDIS_DOWN": "open",
            "SMARTOKEN_RESERVATION_TTL": "4"}

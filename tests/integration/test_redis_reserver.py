@@ -35,14 +35,14 @@ from tests.scaleout_support import (
     exact_usage,
     wait_for,
 )
-from tests.services import REDIS_URL, pg_url, redis_prefix  # noqa: F401  (fixtures)
+from tests.services import REDIS_URL, pg_migrated_url, redis_prefix  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.scaleout
 
 
 @pytest.fixture
-def redis_env(pg_url: str, redis_prefix: str) -> dict[str, str]:  # noqa: F811
-    return {"SMARTOKEN_DATABASE_URL": pg_url, "SMARTOKEN_REDIS_URL": REDIS_URL,
+def redis_env(pg_migrated_url: str, redis_prefix: str) -> dict[str, str]:  # noqa: F811
+    return {"SMARTOKEN_DATABASE_URL": pg_migrated_url, "SMARTOKEN_REDIS_URL": REDIS_URL,
             "SMARTOKEN_REDIS_PREFIX": redis_prefix, "SMARTOKEN_RESERVER": "redis"}
 
 
@@ -132,7 +132,7 @@ def test_every_redis_key_heals_a_restored_wallet_and_a_drifted_sum(
 
 
 def test_counters_that_cannot_be_loaded_from_the_database_are_a_503(
-        pg_url: str, redis_prefix: str,  # noqa: F811
+        pg_migrated_url: str, redis_prefix: str,  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Seen in the 3-replica test on a loaded host: PostgreSQL refused a connection ('sorry, too
     many clients already') while a counter was loaded, and the request got 500 internal_error
@@ -142,7 +142,7 @@ def test_counters_that_cannot_be_loaded_from_the_database_are_a_503(
                          TooManyConnectionsError("sorry, too many clients already"))
 
     async def main() -> None:
-        engine = make_engine(pg_url)
+        engine = make_engine(pg_migrated_url)
         r = Redis.from_url(REDIS_URL)
         try:
             await migrate(engine)

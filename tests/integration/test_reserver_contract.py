@@ -44,7 +44,7 @@ def _key(key_id: int, daily: int | None = None, monthly: int | None = None) -> K
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Body], None]:
     kind = str(request.param)
     url = (f"sqlite+aiosqlite:///{tmp_path / 'r.db'}" if kind in ("memory", "sql-sqlite")
-           else str(request.getfixturevalue("pg_url")))
+           else str(request.getfixturevalue("pg_migrated_url")))
     prefix = str(request.getfixturevalue("redis_prefix")) if kind == "redis" else ""
 
     def go(body: Body) -> None:

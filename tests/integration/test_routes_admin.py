@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import httpx
 
-from tests.harness import ROOT, fake_config
+from tests.harness import fake_config, run_cli
 
 MSG = [{"role": "user", "content": "hello"}]
 
@@ -41,19 +39,13 @@ def test_admin_routes_requires_an_admin_and_shows_health(make_fake: Any,
     admin = gw.key(account="admin")  # the first-start admin account
     assert httpx.get(url, headers={"Authorization": f"Bearer {admin}"}).status_code == 200
 
-    out = subprocess.run([sys.executable, "-m", "smartoken", "routes", "--url", gw.base_url,
-                          "--key", admin], capture_output=True, text=True, timeout=60,
-                         cwd=ROOT, env={**gw.env})
+    out = run_cli(["routes", "--url", gw.base_url, "--key", admin], gw.env)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[:4] == ["ROUTE", "PRI", "W", "STATE"]
     row = next(line for line in lines if line.startswith("kimi-k2:fake0/kimi-k2"))
     assert "upstream returned 500" in row
-    js = subprocess.run([sys.executable, "-m", "smartoken", "routes", "--url", gw.base_url,
-                         "--key", admin, "--json"], capture_output=True, text=True,
-                        timeout=60, cwd=ROOT, env={**gw.env})
+    js = run_cli(["routes", "--url", gw.base_url, "--key", admin, "--json"], gw.env)
     assert {r["id"] for r in json.loads(js.stdout)} >= set(rows)
-    denied = subprocess.run([sys.executable, "-m", "smartoken", "routes", "--url", gw.base_url,
-                             "--key", user_key], capture_output=True, text=True, timeout=60,
-                            cwd=ROOT, env={**gw.env})
+    denied = run_cli(["routes", "--url", gw.base_url, "--key", user_key], gw.env)
     assert denied.returncode != 0 and "403" in denied.stderr

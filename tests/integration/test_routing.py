@@ -54,10 +54,10 @@ def attempts(rec: dict[str, Any]) -> list[dict[str, Any]]:
     {"hang": True},
     {"first_byte_delay": 3},
 ])
-def test_primary_fails_client_gets_200_from_secondary(make_fake: Any, make_gateway: Any,
+def test_primary_fails_client_gets_200_from_secondary(make_fake: Any, make_inproc: Any,
                                                       fault: dict[str, Any]) -> None:
     bad, good = make_fake(**fault), make_fake(content="from the secondary")
-    gw = make_gateway(pool(bad, good, first_byte=1))
+    gw = make_inproc(pool(bad, good, first_byte=1))
     key = gw.key(credit="10")
     client = gw.client(key)
     resp = client.chat.completions.create(model="kimi-k2", messages=MSG)
@@ -80,9 +80,9 @@ def test_primary_fails_client_gets_200_from_secondary(make_fake: Any, make_gatew
         assert len(bad.requests) == 1  # the second request did not try it again
 
 
-def test_every_route_fails_one_clear_5xx(make_fake: Any, make_gateway: Any) -> None:
+def test_every_route_fails_one_clear_5xx(make_fake: Any, make_inproc: Any) -> None:
     a, b = make_fake(status=500), make_fake(status=503)
-    gw = make_gateway(pool(a, b))
+    gw = make_inproc(pool(a, b))
     client = gw.client(gw.key(credit="10"))
     with pytest.raises(openai.InternalServerError) as exc:
         client.chat.completions.create(model="kimi-k2", messages=MSG)
@@ -92,7 +92,7 @@ def test_every_route_fails_one_clear_5xx(make_fake: Any, make_gateway: Any) -> N
     assert "kimi-k2:fake0/up-0" in err["message"] and "kimi-k2:fake1/up-1" in err["message"]  # type: ignore[index]
     a.reset(hang=True)
     b.reset(hang=True)
-    gw2 = make_gateway(pool(a, b, first_byte=0.5))
+    gw2 = make_inproc(pool(a, b, first_byte=0.5))
     with pytest.raises(openai.APIStatusError) as exc2:
         gw2.client(gw2.key(credit="10")).chat.completions.create(model="kimi-k2", messages=MSG,
                                                                 stream=True)
@@ -104,7 +104,7 @@ def test_every_route_fails_one_clear_5xx(make_fake: Any, make_gateway: Any) -> N
 
 
 def test_client_error_is_returned_as_is_without_fallback(make_fake: Any,
-                                                         make_gateway: Any) -> None:
+                                                         make_inproc: Any) -> None:
     bad = make_fake(status=400, error_body={"error": {
         "message": "Invalid request: messages too long", "type": "invalid_request_error",
         "code": "context_length_exceeded"}})
@@ -112,7 +112,7 @@ def test_client_error_is_returned_as_is_without_fallback(make_fake: Any,
     cfg = pool(bad, other)
     cfg["models"]["kimi-k2"]["fallbacks"] = ["deepseek-chat"]
     cfg["models"]["deepseek-chat"] = {"routes": [{"provider": "fake1"}]}
-    gw = make_gateway(cfg)
+    gw = make_inproc(cfg)
     with pytest.raises(openai.BadRequestError) as exc:
         gw.client(gw.key(credit="10")).chat.completions.create(model="kimi-k2", messages=MSG)
     assert exc.value.body["code"] == "context_length_exceeded"  # type: ignore[index]
@@ -123,7 +123,7 @@ def test_client_error_is_returned_as_is_without_fallback(make_fake: Any,
 
 
 def test_fallback_model_answers_and_is_billed_at_its_own_price(make_fake: Any,
-                                                               make_gateway: Any) -> None:
+                                                               make_inproc: Any) -> None:
     kimi_a, kimi_b, ds = make_fake(status=500), make_fake(status=502), make_fake(
         content="deepseek here", usage={"prompt_tokens": 1000, "completion_tokens": 200})
     cfg = fake_config(kimi_a, kimi_b, ds, models={
@@ -132,7 +132,7 @@ def test_fallback_model_answers_and_is_billed_at_its_own_price(make_fake: Any,
                                {"provider": "fake1", "priority": 5}]},
         "deepseek-chat": {"output_price": "9.00",
                           "routes": [{"provider": "fake2", "upstream_model": "deepseek-v3"}]}})
-    gw = make_gateway(cfg)
+    gw = make_inproc(cfg)
     client = gw.client(gw.key(credit="10"))
     resp = client.chat.completions.create(model="kimi-k2", messages=MSG, max_tokens=100)
     assert resp.choices[0].message.content == "deepseek here"
@@ -150,12 +150,12 @@ def test_fallback_model_answers_and_is_billed_at_its_own_price(make_fake: Any,
 
 
 def test_fallback_reservation_covers_the_dearest_model(make_fake: Any,
-                                                       make_gateway: Any) -> None:
+                                                       make_inproc: Any) -> None:
     bad, ds = make_fake(status=500), make_fake()
     cfg = fake_config(bad, ds, models={
         "kimi-k2": {"fallbacks": ["deepseek-chat"], "routes": [{"provider": "fake0"}]},
         "deepseek-chat": {"output_price": "100.00", "routes": [{"provider": "fake1"}]}})
-    gw = make_gateway(cfg)
+    gw = make_inproc(cfg)
     # kimi-k2 alone: 1000 x $2.50/1M = $0.0025; with the fallback it may cost $0.10.
     key = gw.key(account="poor", credit="0.05")
     with pytest.raises(openai.APIStatusError) as exc:
@@ -164,9 +164,9 @@ def test_fallback_reservation_covers_the_dearest_model(make_fake: Any,
     assert bad.requests == [] and ds.requests == []
 
 
-def test_breaker_opens_skips_probes_and_recovers(make_fake: Any, make_gateway: Any) -> None:
+def test_breaker_opens_skips_probes_and_recovers(make_fake: Any, make_inproc: Any) -> None:
     flaky, backup = make_fake(status=500), make_fake(content="backup")
-    gw = make_gateway(pool(flaky, backup, breaker={"consecutive_failures": 3, "cooldown": 1.5}))
+    gw = make_inproc(pool(flaky, backup, breaker={"consecutive_failures": 3, "cooldown": 1.5}))
     key = admin_key(gw)
     client = gw.client(key)
     rid = "kimi-k2:fake0/up-0"
@@ -194,9 +194,9 @@ def test_breaker_opens_skips_probes_and_recovers(make_fake: Any, make_gateway: A
     assert admin_routes(gw, key)[rid]["state"] == "open"
 
 
-def test_lower_tier_only_when_upper_tier_is_down(make_fake: Any, make_gateway: Any) -> None:
+def test_lower_tier_only_when_upper_tier_is_down(make_fake: Any, make_inproc: Any) -> None:
     up_a, up_b, low = make_fake(content="A"), make_fake(content="B"), make_fake(content="low")
-    gw = make_gateway(pool(up_a, up_b, low, priorities=(10, 10, 1)))
+    gw = make_inproc(pool(up_a, up_b, low, priorities=(10, 10, 1)))
     client = gw.client(gw.key(credit="10"))
     seen = {client.chat.completions.create(model="kimi-k2", messages=MSG)
             .choices[0].message.content for _ in range(30)}
@@ -207,9 +207,9 @@ def test_lower_tier_only_when_upper_tier_is_down(make_fake: Any, make_gateway: A
         .choices[0].message.content == "low"
 
 
-def test_weights_hold_live(make_fake: Any, make_gateway: Any) -> None:
+def test_weights_hold_live(make_fake: Any, make_inproc: Any) -> None:
     a, b = make_fake(), make_fake()
-    gw = make_gateway(pool(a, b, priorities=(5, 5), weights=(1, 3)))
+    gw = make_inproc(pool(a, b, priorities=(5, 5), weights=(1, 3)))
     client = gw.client(gw.key(credit="10"))
     n = 120
     for _ in range(n):
@@ -219,10 +219,10 @@ def test_weights_hold_live(make_fake: Any, make_gateway: Any) -> None:
 
 
 def test_mid_stream_cut_ends_with_error_event_and_partial_bill(make_fake: Any,
-                                                               make_gateway: Any) -> None:
+                                                               make_inproc: Any) -> None:
     text = " ".join(f"word{i}" for i in range(40))
     cut, backup = make_fake(content=text, chunks=20, cut_after=6), make_fake()
-    gw = make_gateway(pool(cut, backup))
+    gw = make_inproc(pool(cut, backup))
     key = gw.key(credit="10")
     r = httpx.post(gw.base_url + "/v1/chat/completions",
                    headers={"Authorization": f"Bearer {key}"},
@@ -241,9 +241,9 @@ def test_mid_stream_cut_ends_with_error_event_and_partial_bill(make_fake: Any,
     assert rec["completion_tokens"] > 0 and rec["cost_micro"] > 0
 
 
-def test_malformed_chunk_mid_stream(make_fake: Any, make_gateway: Any) -> None:
+def test_malformed_chunk_mid_stream(make_fake: Any, make_inproc: Any) -> None:
     bad = make_fake(malformed_after=3)
-    gw = make_gateway(pool(bad))
+    gw = make_inproc(pool(bad))
     client = gw.client(gw.key(credit="10"))
     with pytest.raises(openai.APIError):
         for _ in client.chat.completions.create(model="kimi-k2", messages=MSG, stream=True):
@@ -252,9 +252,9 @@ def test_malformed_chunk_mid_stream(make_fake: Any, make_gateway: Any) -> None:
     assert rec["status"] == "partial" and "malformed" in rec["error"]
 
 
-def test_client_disconnect_cancels_upstream(make_fake: Any, make_gateway: Any) -> None:
+def test_client_disconnect_cancels_upstream(make_fake: Any, make_inproc: Any) -> None:
     slow = make_fake(chunks=100, chunk_delay=0.1)
-    gw = make_gateway(pool(slow))
+    gw = make_inproc(pool(slow))
     key = gw.key(credit="10")
     with httpx.stream("POST", gw.base_url + "/v1/chat/completions",
                       headers={"Authorization": f"Bearer {key}"}, timeout=30,
@@ -274,9 +274,9 @@ def test_client_disconnect_cancels_upstream(make_fake: Any, make_gateway: Any) -
     assert rec["status"] == "client_closed" and rec["completion_tokens"] > 0
 
 
-def test_idle_gap_mid_stream_times_out_as_partial(make_fake: Any, make_gateway: Any) -> None:
+def test_idle_gap_mid_stream_times_out_as_partial(make_fake: Any, make_inproc: Any) -> None:
     stalls = make_fake(chunks=10, chunk_delay=3)
-    gw = make_gateway(pool(stalls, idle=1))
+    gw = make_inproc(pool(stalls, idle=1))
     client = gw.client(gw.key(credit="10"))
     started = time.monotonic()
     with pytest.raises(openai.APIError) as exc:

@@ -4,7 +4,6 @@ master secret rotates; /admin/providers validates and applies what it stores."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import openai
 import pytest
 
 from smartoken.auth.secretbox import generate_key
-from tests.harness import ROOT, Gateway, fake_config
+from tests.harness import Gateway, fake_config, run_cli
 
 MASTER = "master-key-Zq8vTq2LmWc"
 PROVIDER_KEY = "upstream-secret-0"  # fake_config's key for fake0
@@ -25,10 +24,7 @@ PASSWORD = "admin-password-Hy6tRb3s"
 
 def cli(gw: Gateway, *args: str, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
-    full_env = {**gw.env, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "smartoken", "--data-dir", str(gw.data_dir),
-                           *args], capture_output=True, text=True, timeout=60, env=full_env,
-                          cwd=ROOT)
+    return run_cli(["--data-dir", str(gw.data_dir), *args], {**gw.env, **(env or {})})
 
 
 def admin(gw: Gateway, method: str, path: str, token: str = MASTER, **kw: Any

@@ -19,17 +19,17 @@ from smartoken.errors import RateLimited
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 from tests.scaleout_support import codes, spread
-from tests.services import REDIS_URL, pg_url, redis_prefix  # noqa: F401  (fixtures)
+from tests.services import REDIS_URL, pg_migrated_url, redis_prefix  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.scaleout
 
 
 @pytest.fixture
-def three(fake: FakeUpstream, make_inproc: Any, pg_url: str,  # noqa: F811
+def three(fake: FakeUpstream, make_inproc: Any, pg_migrated_url: str,  # noqa: F811
           redis_prefix: str) -> list[Gateway]:  # noqa: F811
     """Three replicas, served from this test process (tests/inproc.py): nothing here needs
     separate processes, only separate gateways sharing the database and Redis."""
-    env = {"SMARTOKEN_DATABASE_URL": pg_url, "SMARTOKEN_REDIS_URL": REDIS_URL,
+    env = {"SMARTOKEN_DATABASE_URL": pg_migrated_url, "SMARTOKEN_REDIS_URL": REDIS_URL,
            "SMARTOKEN_REDIS_PREFIX": redis_prefix}
     return [make_inproc(fake_config(fake), env=env) for _ in range(3)]
 

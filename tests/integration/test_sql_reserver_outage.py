@@ -15,7 +15,7 @@ from tests.fakes.upstream import FakeUpstream
 from tests.harness import fake_config
 from tests.moneykit import MESSAGES
 from tests.scaleout_support import assert_ledger_consistent, wait_for
-from tests.services import PG_PORT, pg_url  # noqa: F401  (fixture)
+from tests.services import PG_PORT, pg_migrated_url  # noqa: F401  (fixture)
 from tests.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.scaleout
@@ -41,9 +41,9 @@ def _ask(client: openai.OpenAI, stream: bool) -> Any:
 
 
 def test_sql_reserver_answers_503_while_postgresql_is_unreachable(
-        fake: FakeUpstream, make_inproc: Any, pg_url: str,  # noqa: F811
+        fake: FakeUpstream, make_inproc: Any, pg_migrated_url: str,  # noqa: F811
         pg_proxy: TcpProxy) -> None:
-    url = pg_url.replace(f":{PG_PORT}/", f":{pg_proxy.port}/")
+    url = pg_migrated_url.replace(f":{PG_PORT}/", f":{pg_proxy.port}/")
     gw = make_inproc(fake_config(fake), env={"SMARTOKEN_DATABASE_URL": url,
                                              "SMARTOKEN_RESERVER": "sql"})
     key = gw.key("team", credit="10")

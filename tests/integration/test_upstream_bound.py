@@ -44,7 +44,7 @@ def _env(mode: str, request: pytest.FixtureRequest) -> dict[str, str]:
     if mode == "sql":
         env["SMARTOKEN_RESERVER"] = "sql"
     elif mode == "redis":
-        env.update({"SMARTOKEN_DATABASE_URL": request.getfixturevalue("pg_url"),
+        env.update({"SMARTOKEN_DATABASE_URL": request.getfixturevalue("pg_migrated_url"),
                     "SMARTOKEN_REDIS_URL": REDIS_URL,
                     "SMARTOKEN_REDIS_PREFIX": request.getfixturevalue("redis_prefix")})
     return env
