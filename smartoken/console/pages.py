@@ -207,10 +207,11 @@ async def usage_detail(ctx: Ctx) -> Response:
 # ---------------------------------------------------------------- wallet
 
 
-async def wallet(ctx: Ctx) -> Response:
+async def wallet(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     engine = ctx.state.engine
     page = max(1, _int_param(ctx.request.query_params.get("page"), "page") or 1)
     txns = await repo.list_transactions(engine, ctx.user.id, PAGE_SIZE + 1,
                                         (page - 1) * PAGE_SIZE)
-    return ctx.render("wallet.html", balance=await repo.wallet_balance(engine, ctx.user.id),
-                      txns=txns[:PAGE_SIZE], page=page, more=len(txns) > PAGE_SIZE)
+    return ctx.render("wallet.html", status,
+                      balance=await repo.wallet_balance(engine, ctx.user.id),
+                      txns=txns[:PAGE_SIZE], page=page, more=len(txns) > PAGE_SIZE, **extra)
