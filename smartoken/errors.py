@@ -37,7 +37,11 @@ class GatewayError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        # A plain string (encoders such as msgspec refuse str subclasses); ``text`` keeps the
+        # message as given, with its gettext template when it has one (i18n/message.py), for
+        # the console to show it in the reader's language.
+        self.message = str(message)
+        self.text = message
         if code is not None:
             self.code = code
         self.param = param

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smartoken.errors import InvalidRequest, NotFound
+from smartoken.i18n.message import N_
 from smartoken.money import MoneyError, parse_usd
 from smartoken.protocols import wire
 from smartoken.store.repo import UsageFilter
@@ -72,10 +73,11 @@ def usd(value: Any, name: str, *, allow_negative: bool = False) -> int:
     except MoneyError as exc:
         raise InvalidRequest(f"'{name}': {exc}.", param=name, code="invalid_amount") from None
     if micro < 0 and not allow_negative:
-        raise InvalidRequest(f"'{name}' must not be negative.", param=name,
+        raise InvalidRequest(N_("'%(name)s' must not be negative.", name=name), param=name,
                              code="invalid_amount")
     if abs(micro) > MAX_MICRO:
-        raise InvalidRequest(f"'{name}' is too large.", param=name, code="invalid_amount")
+        raise InvalidRequest(N_("'%(name)s' is too large.", name=name), param=name,
+                             code="invalid_amount")
     return int(micro)
 
 

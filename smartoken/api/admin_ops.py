@@ -14,6 +14,7 @@ from typing import Any
 
 from smartoken.auth.keys import generate_key
 from smartoken.errors import InvalidRequest
+from smartoken.i18n.message import N_
 from smartoken.state import AppState
 from smartoken.store import repo
 
@@ -30,8 +31,8 @@ async def post_transaction(state: AppState, account_id: int, kind: str, amount: 
     held = 0
     if amount < 0:
         if not await state.reserver.hold(account_id, -amount):
-            raise InvalidRequest("This adjustment would take the wallet below zero (money "
-                                 "reserved by requests in flight counts as spent).",
+            raise InvalidRequest(N_("This adjustment would take the wallet below zero (money "
+                                    "reserved by requests in flight counts as spent)."),
                                  param="amount", code="insufficient_balance")
         held = -amount
     try:

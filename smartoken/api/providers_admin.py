@@ -37,6 +37,7 @@ from smartoken.errors import (
     InvalidRequest,
     NotFound,
 )
+from smartoken.i18n.message import N_
 from smartoken.live_providers import apply
 from smartoken.protocols import wire
 from smartoken.providers.base import UpstreamError
@@ -178,8 +179,8 @@ def build(state: AppState, data: dict[str, Any], base: store.StoredProvider | No
     if base is None:
         name = data.get("name")
         if not isinstance(name, str) or not NAME.match(name):
-            raise InvalidRequest("'name' must be 1-64 lower-case letters, digits, '.', '_' or "
-                                 "'-'.", param="name")
+            raise InvalidRequest(N_("'name' must be 1-64 lower-case letters, digits, '.', '_' "
+                                    "or '-'."), param="name")
         if "base_url" not in data:
             raise InvalidRequest("'base_url' is required.", param="base_url")
         p = store.StoredProvider(name=name, dialect="openai", base_url="")
@@ -297,7 +298,8 @@ async def delete_provider(request: Request) -> Response:
 def _live(state: AppState, name: str) -> Any:
     provider = state.providers.get(name)
     if provider is None:
-        raise NotFound(f"No provider named '{name}' is being served.", code="provider_not_found")
+        raise NotFound(N_("No provider named '%(name)s' is being served.", name=name),
+                       code="provider_not_found")
     return provider
 
 

@@ -9,20 +9,25 @@ Shape (every key optional except where a model needs it)::
     windows:    {NAME: {tz: Asia/Shanghai, days: [mon, ...], hours: ["09:00-12:00", ...],
                         except_dates: [2026-10-01, ...], source: {url, as_of}}}
     families:   {SLUG: {name, vendor, reasoning, coding, best_for, description,
-                        capabilities: [tools, json, vision, audio, video, reasoning, fim]}}
+                        capabilities: [tools, json, vision, audio, video, reasoning, fim],
+                        i18n: {zh_CN: {name, vendor, best_for, description}}}}
     models:
       ID:
         alias_of: OTHER-ID       # start from another entry's fields
         family, kind, context_window, max_output, description, upstream_id, params,
         fallbacks, context_fallbacks, auto_variants
         capabilities: [...]      # replaces the family's list for this model
+        i18n: {zh_CN: {description}}         # the text in another language (optional)
         context_source: {url, as_of, note}   # or "unverified"
         price: {currency: USD|CNY, input, output, cached_input, cache_write, source: {...}}
         price_windows: [{window: NAME, input, output, cached_input, cache_write}]
 
 Prices are decimal strings per 1M tokens; a CNY price is converted with the document's rate and
 rounded half-up once to the micro-dollar. Laying one document over another replaces entries by
-key (a model, a family, a window, a currency) and removes those set to null.
+key (a model, a family, a window, a currency) and removes those set to null. A translation
+(``i18n``) sits beside the English text it translates, so an entry an import replaces loses it
+with the text; an alias that sets its own ``description`` does not inherit its target's
+translation of it.
 """
 
 from __future__ import annotations
@@ -34,8 +39,18 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from smartoken.catalog.model import CAPABILITIES, Catalog, Family, ModelSpec, Source
+from smartoken.catalog.model import (
+    CAPABILITIES,
+    FAMILY_TEXT,
+    MODEL_TEXT,
+    Catalog,
+    Family,
+    ModelSpec,
+    Source,
+)
 from smartoken.catalog.prices import PriceWindow
+from smartoken.i18n.locales import DEFAULT as DEFAULT_LOCALE
+from smartoken.i18n.locales import SUPPORTED
 from smartoken.money import MICRO_PER_USD, Price
 
 SECTIONS = ("currencies", "windows", "families", "models")
@@ -43,7 +58,7 @@ DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 MODEL_KEYS = {"alias_of", "family", "kind", "context_window", "max_output", "description",
               "upstream_id", "params", "fallbacks", "context_fallbacks", "auto_variants",
-              "context_source", "price", "price_windows", "capabilities"}
+              "context_source", "price", "price_windows", "capabilities", "i18n"}
 PRICE_KEYS = ("input", "output", "cached_input", "cache_write")
 KINDS = ("chat", "embedding")
 
@@ -150,6 +165,24 @@ class _Reader:
         return Source(str(raw.get("url") or "unverified"), str(raw.get("as_of") or ""),
                       str(raw.get("note") or ""))
 
+    def i18n(self, value: Any, key: str, fields: tuple[str, ...]) -> dict[str, dict[str, str]]:
+        """``{LOCALE: {FIELD: text}}``: translations of the entry's text (locales.SUPPORTED)."""
+        if value is None:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        for loc, texts in self.mapping(value, key).items():
+            if loc not in SUPPORTED or loc == DEFAULT_LOCALE:
+                self.fail(f"{key}.{loc}", f"unknown locale (known: "
+                          f"{', '.join(s for s in SUPPORTED if s != DEFAULT_LOCALE)})")
+            for name, text in self.mapping(texts, f"{key}.{loc}").items():
+                if name not in fields:
+                    self.fail(f"{key}.{loc}.{name}", f"not a translatable field (one of "
+                              f"{', '.join(fields)})")
+                if not isinstance(text, str):
+                    self.fail(f"{key}.{loc}.{name}", "must be a string")
+            out[str(loc)] = {str(k): str(v) for k, v in texts.items()}
+        return out
+
     def _rate(self, name: str, raw: Any) -> Decimal:
         raw = self.mapping(raw, f"currencies.{name}")
         rate = self.decimal(raw.get("usd_per_unit"), f"currencies.{name}.usd_per_unit")
@@ -216,13 +249,14 @@ class _Reader:
         key = f"families.{slug}"
         raw = self.mapping(raw, key)
         for extra in set(raw) - {"name", "vendor", "reasoning", "coding", "best_for",
-                                 "description", "capabilities"}:
+                                 "description", "capabilities", "i18n"}:
             self.fail(f"{key}.{extra}", "unknown option")
         return Family(slug, str(raw.get("name", slug)), str(raw.get("vendor", "")),
                       self.integer(raw.get("reasoning", 0), f"{key}.reasoning"),
                       self.integer(raw.get("coding", 0), f"{key}.coding"),
                       str(raw.get("best_for", "")), str(raw.get("description", "")),
-                      self.capabilities(raw.get("capabilities"), f"{key}.capabilities"))
+                      self.capabilities(raw.get("capabilities"), f"{key}.capabilities"),
+                      self.i18n(raw.get("i18n"), f"{key}.i18n", FAMILY_TEXT))
 
     def capabilities(self, value: Any, key: str) -> tuple[str, ...]:
         items = self.listed(value, key)
@@ -242,8 +276,18 @@ class _Reader:
         if not isinstance(target, str) or target in seen or target not in models:
             self.fail(f"models.{model_id}.alias_of", f"unknown or circular model {target!r}")
         base = self.resolved(str(target), (*seen, model_id))
-        return {**base, **{k: v for k, v in raw.items() if k != "alias_of"},
-                "upstream_id": raw.get("upstream_id", base.get("upstream_id") or target)}
+        out = {**base, **{k: v for k, v in raw.items() if k != "alias_of"},
+               "upstream_id": raw.get("upstream_id", base.get("upstream_id") or target)}
+        # The target's translations of the fields the alias sets itself do not apply.
+        inherited = base.get("i18n")
+        if isinstance(inherited, dict) and any(f in raw for f in MODEL_TEXT):
+            kept = {loc: {f: t for f, t in texts.items() if f not in raw}
+                    for loc, texts in inherited.items() if isinstance(texts, dict)}
+            own = raw.get("i18n")
+            for loc, texts in (own.items() if isinstance(own, dict) else ()):
+                kept[loc] = {**kept.get(loc, {}), **(texts if isinstance(texts, dict) else {})}
+            out["i18n"] = kept if isinstance(own, dict) or own is None else own
+        return out
 
     def model(self, model_id: str) -> ModelSpec:
         key = f"models.{model_id}"
@@ -289,6 +333,7 @@ class _Reader:
             context_source=self.source_of(raw.get("context_source"), f"{key}.context_source"),
             capabilities=self.capabilities(raw["capabilities"], f"{key}.capabilities")
             if "capabilities" in raw else self.family_capabilities(str(raw["family"])),
+            i18n=self.i18n(raw.get("i18n"), f"{key}.i18n", MODEL_TEXT),
         )
 
     def family_capabilities(self, slug: str) -> tuple[str, ...]:

@@ -29,6 +29,19 @@ class Source:
 CAPABILITIES = ("tools", "json", "vision", "audio", "video", "reasoning", "fim")
 
 
+# The catalog's text a reader sees, translated in the document (``i18n: {zh_CN: {...}}`` on a
+# family or a model): locale -> field -> text. A field without a translation reads in English.
+Translations = Mapping[str, Mapping[str, str]]
+FAMILY_TEXT = ("name", "vendor", "best_for", "description")
+MODEL_TEXT = ("description",)
+
+
+def localized(item: Family | ModelSpec, field: str, locale: str) -> str:
+    """``item.field`` in ``locale`` when the catalog translates it, else as written."""
+    text = item.i18n.get(locale, {}).get(field)
+    return text if text else str(getattr(item, field))
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     slug: str
@@ -39,6 +52,7 @@ class Family:
     best_for: str
     description: str = ""
     capabilities: tuple[str, ...] = ()  # what its models do unless a model says otherwise
+    i18n: Translations = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,7 @@ class ModelSpec:
     context_source: Source = Source()
     # What the model accepts and does, as its vendor documents it (see CAPABILITIES).
     capabilities: tuple[str, ...] = ()
+    i18n: Translations = field(default_factory=dict)
 
     def price_at(self, when: datetime) -> Price:
         """The price of a request that starts at ``when``."""

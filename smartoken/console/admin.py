@@ -14,6 +14,7 @@ from smartoken.api.http import JSONResponse
 from smartoken.auth.passwords import hash_password
 from smartoken.console.http import Ctx
 from smartoken.errors import InvalidRequest
+from smartoken.i18n.message import N_
 from smartoken.money import MoneyError, parse_usd
 from smartoken.state import AppState
 from smartoken.store import repo
@@ -64,16 +65,16 @@ async def create_account(ctx: Ctx) -> Response:
     role = "admin" if form.get("role") == "admin" else "user"
     if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").replace(
             ".", "").replace("@", "").isalnum():
-        return await accounts_page(ctx, 400, error="An account name is 1-100 letters, digits, "
-                                   "and - _ . @")
+        return await accounts_page(ctx, 400, error=N_("An account name is 1-100 letters, "
+                                                      "digits, and - _ . @"))
     password = str(form.get("password", "")) or secrets.token_urlsafe(12)
     if len(password) < 8:
-        return await accounts_page(ctx, 400, error="A password has at least 8 characters.")
+        return await accounts_page(ctx, 400, error=N_("A password has at least 8 characters."))
     try:
         account_id = await repo.create_account(ctx.state.engine, name, role,
                                                hash_password(password))
     except repo.Conflict as exc:
-        return await accounts_page(ctx, 409, error=str(exc))
+        return await accounts_page(ctx, 409, error=exc.args[0])
     shown = None if form.get("password") else password
     return await accounts_page(ctx, 201, created={"id": account_id, "name": name,
                                                   "password": shown})
@@ -89,21 +90,21 @@ async def credit(ctx: Ctx) -> Response:
         account_id = int(str(form.get("account_id", "")))
         amount = parse_usd(str(form.get("amount", "")).strip().lstrip("$"))
     except (ValueError, MoneyError):
-        return await accounts_page(ctx, 400, error="Pick an account and a USD amount such as "
-                                   "25 or 0.50.")
+        return await accounts_page(ctx, 400, error=N_("Pick an account and a USD amount such "
+                                                      "as 25 or 0.50."))
     adjust = form.get("kind") == "adjustment"
     if amount == 0 or (amount < 0 and not adjust):
-        return await accounts_page(ctx, 400, error="A credit must be positive; use an "
-                                   "adjustment for corrections.")
+        return await accounts_page(ctx, 400, error=N_("A credit must be positive; use an "
+                                                      "adjustment for corrections."))
     if abs(amount) > MAX_MICRO or not 0 < account_id < 2**31 or "\x00" in reason:
-        return await accounts_page(ctx, 400, error="That amount, account or reason cannot be "
-                                   "recorded.")
+        return await accounts_page(ctx, 400, error=N_("That amount, account or reason cannot "
+                                                      "be recorded."))
     if await repo.get_account(state.engine, account_id=account_id) is None:
-        raise InvalidRequest("No such account.", param="account_id")
+        raise InvalidRequest(N_("No such account."), param="account_id")
     try:
         txn, _balance = await admin_ops.post_transaction(
             state, account_id, "adjustment" if adjust else "credit", amount,
             actor=f"console:{ctx.user.name}", reason=reason)
     except InvalidRequest as exc:
-        return await accounts_page(ctx, 400, error=exc.message)
+        return await accounts_page(ctx, 400, error=exc.text)
     return RedirectResponse(f"/console/admin/accounts?credited={txn}", 303)

@@ -16,6 +16,7 @@ from smartoken.api.admin_views import key_status
 from smartoken.auth.passwords import hash_password
 from smartoken.console.http import Ctx
 from smartoken.errors import GatewayError, NotFound
+from smartoken.i18n.message import N_
 from smartoken.store import money_repo, repo
 
 
@@ -26,7 +27,7 @@ def _account_id(ctx: Ctx) -> int:
 async def _account(ctx: Ctx) -> dict[str, Any]:
     row = await repo.get_account(ctx.state.engine, account_id=_account_id(ctx))
     if row is None:
-        raise NotFound("No such account.", code="account_not_found")
+        raise NotFound(N_("No such account."), code="account_not_found")
     return row
 
 
@@ -40,7 +41,8 @@ async def account_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         k["expires_date"] = exp.astimezone(ctx.state.settings.tz).date().isoformat() \
             if exp is not None and exp.tzinfo else (exp.date().isoformat() if exp else "")
     return ctx.render("admin_account.html", status, account=account, keys=keys,
-                      families=sorted(ctx.state.catalog.families), **extra)
+                      families=sorted(ctx.state.catalog.families),
+                      family_map=ctx.state.catalog.families, **extra)
 
 
 async def account_get(ctx: Ctx) -> Response:
@@ -55,10 +57,10 @@ async def set_role(ctx: Ctx) -> Response:
     account = await _account(ctx)
     role = str((await ctx.request.form()).get("role", ""))
     if role not in ("user", "admin"):
-        return await account_page(ctx, 400, error="The role is user or admin.")
+        return await account_page(ctx, 400, error=N_("The role is user or admin."))
     if int(account["id"]) == ctx.user.id and role != "admin":
-        return await account_page(ctx, 400, error="You cannot take the admin role from "
-                                  "yourself.")
+        return await account_page(ctx, 400, error=N_("You cannot take the admin role from "
+                                                     "yourself."))
     await money_repo.set_role(ctx.state.engine, int(account["id"]), role)
     ctx.state.keys.clear()
     return _back(ctx, "role")
@@ -68,7 +70,7 @@ async def set_disabled(ctx: Ctx) -> Response:
     account = await _account(ctx)
     disabled = (await ctx.request.form()).get("disabled") == "1"
     if int(account["id"]) == ctx.user.id and disabled:
-        return await account_page(ctx, 400, error="You cannot disable your own account.")
+        return await account_page(ctx, 400, error=N_("You cannot disable your own account."))
     await money_repo.set_disabled(ctx.state.engine, int(account["id"]), disabled)
     ctx.state.keys.clear()
     return _back(ctx, "disabled" if disabled else "enabled")
@@ -79,7 +81,7 @@ async def reset_password(ctx: Ctx) -> Response:
     password = str((await ctx.request.form()).get("password", "")) or \
         secrets.token_urlsafe(12)
     if len(password) < 8 or len(password) > 200:
-        return await account_page(ctx, 400, error="A password has 8 to 200 characters.")
+        return await account_page(ctx, 400, error=N_("A password has 8 to 200 characters."))
     await repo.set_password(ctx.state.engine, int(account["id"]), hash_password(password))
     shown = None if (await ctx.request.form()).get("password") else password
     return await account_page(ctx, reset={"password": shown})
@@ -98,14 +100,16 @@ async def edit_key(ctx: Ctx) -> Response:
     for name in ("rpm", "tpm"):
         raw = str(form.get(name, "")).strip()
         if raw and (not raw.isdigit() or len(raw) > 9):
-            return await account_page(ctx, 400, error=f"{name} must be a whole number.")
+            label = N_("Requests per minute") if name == "rpm" else N_("Tokens per minute")
+            return await account_page(ctx, 400, error=N_("%(field)s must be a whole number.",
+                                                         field=label))
         data[name] = int(raw) if raw else None
     raw = str(form.get("expires", "")).strip()
     if raw:
         try:
             last = datetime.fromisoformat(raw).date()
         except ValueError:
-            return await account_page(ctx, 400, error="The expiry must be a date.")
+            return await account_page(ctx, 400, error=N_("The expiry must be a date."))
         tz = ctx.state.settings.tz
         data["expires_at"] = (datetime(last.year, last.month, last.day, tzinfo=tz)
                               + timedelta(days=1)).isoformat()
@@ -117,6 +121,6 @@ async def edit_key(ctx: Ctx) -> Response:
         if changes:
             await admin_ops.update_key(ctx.state, key_id, changes)
     except GatewayError as exc:
-        return await account_page(ctx, exc.status, error=exc.message)
+        return await account_page(ctx, exc.status, error=exc.text)
     return _back(ctx, f"key-{key_id}")
 

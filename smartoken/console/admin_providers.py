@@ -21,6 +21,7 @@ from smartoken.catalog.model import CAPABILITIES
 from smartoken.config import DIALECTS
 from smartoken.console.http import Ctx
 from smartoken.errors import GatewayError, InvalidRequest
+from smartoken.i18n.message import N_
 from smartoken.live_providers import apply
 from smartoken.store import audit
 from smartoken.store import providers as store
@@ -53,6 +54,7 @@ async def providers_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         editing=editing, dialects=sorted(d for d in DIALECTS if d != "demo"),
         models=sorted(state.catalog.models), secret_key=bool(state.settings.secret_keys),
         families=sorted(f for f in state.catalog.families if f != "demo"),
+        family_map=state.catalog.families,
         capabilities=CAPABILITIES,
         **extra)
 
@@ -60,14 +62,14 @@ async def providers_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
 def _lines(form: FormData, field: str) -> list[str]:
     text = str(form.get(field, ""))
     if len(text) > 200_000:
-        raise InvalidRequest(f"The {field} box is too long.", param=field)
+        raise InvalidRequest(N_("The %(field)s box is too long.", field=field), param=field)
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _int(value: str, field: str, line: int) -> int:
     if not value.isdigit() or len(value) > 6:
-        raise InvalidRequest(f"{field} line {line}: {value!r} is not a whole number.",
-                             param=field)
+        raise InvalidRequest(N_("%(field)s line %(line)s: %(value)s is not a whole number.",
+                                field=field, line=line, value=repr(value)), param=field)
     return int(value)
 
 
@@ -82,8 +84,8 @@ def form_data(form: FormData, creating: bool) -> dict[str, Any]:
     for i, line in enumerate(_lines(form, "api_keys"), 1):
         parts = line.split()
         if len(parts) > 2:
-            raise InvalidRequest(f"api_keys line {i}: a key, then optionally a weight.",
-                                 param="api_keys")
+            raise InvalidRequest(N_("api_keys line %(line)s: a key, then optionally a weight.",
+                                    line=i), param="api_keys")
         keys.append({"key": parts[0], "weight": _int(parts[1], "api_keys", i)}
                     if len(parts) == 2 else parts[0])
     if keys:
@@ -97,8 +99,8 @@ def form_data(form: FormData, creating: bool) -> dict[str, Any]:
         if not enabled:
             parts = parts[:-1]
         if not parts or len(parts) > 4:
-            raise InvalidRequest(f"routes line {i}: MODEL [UPSTREAM_MODEL] [PRIORITY] "
-                                 "[WEIGHT] [off].", param="routes")
+            raise InvalidRequest(N_("routes line %(line)s: MODEL [UPSTREAM_MODEL] [PRIORITY] "
+                                    "[WEIGHT] [off].", line=i), param="routes")
         route: dict[str, Any] = {"model": parts[0], "enabled": enabled}
         if len(parts) > 1:
             route["upstream_model"] = parts[1]
@@ -112,7 +114,8 @@ def form_data(form: FormData, creating: bool) -> dict[str, Any]:
     for i, line in enumerate(_lines(form, "headers"), 1):
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
-            raise InvalidRequest(f"headers line {i}: 'Name: value'.", param="headers")
+            raise InvalidRequest(N_("headers line %(line)s: 'Name: value'.", line=i),
+                                 param="headers")
         headers[name.strip()] = value.strip()
     if headers:
         data["headers"] = headers
@@ -128,21 +131,23 @@ async def save_provider(ctx: Ctx) -> Response:
         stored = {p.name: p for p in await store.list_stored(state.engine, box)}
         base = stored.get(original) if original else None
         if original and base is None:
-            raise InvalidRequest(f"No stored provider named {original!r}.", param="name")
+            raise InvalidRequest(N_("No stored provider named %(name)s.", name=repr(original)),
+                                 param="name")
         data = form_data(form, creating=base is None)
         p = providers_admin.build(state, data, base)
         if base is None:
             if p.name in state.settings.providers:
-                raise InvalidRequest(f"Provider {p.name!r} already exists.", param="name")
+                raise InvalidRequest(N_("Provider %(name)s already exists.", name=repr(p.name)),
+                                     param="name")
             await store.insert_stored(state.engine, p, box)
         else:
             if "api_keys" not in data and not data.get("headers"):
                 p = replace(p, headers=base.headers)
             await store.update_stored(state.engine, p, box)
     except Conflict as exc:
-        return await providers_page(ctx, 409, error=str(exc))
+        return await providers_page(ctx, 409, error=exc.args[0])
     except GatewayError as exc:
-        return await providers_page(ctx, exc.status, error=exc.message, form=dict(form))
+        return await providers_page(ctx, exc.status, error=exc.text, form=dict(form))
     apply(state, [p])
     await audit.record(state.engine, actor(ctx), "provider.update" if base else
                        "provider.create", f"provider:{p.name}",
@@ -155,7 +160,8 @@ async def delete_provider(ctx: Ctx) -> Response:
     name = ctx.request.path_params["name"]
     stored = {p.name: p for p in await _stored(ctx)}
     if name not in stored:
-        return await providers_page(ctx, 404, error=f"No stored provider named {name!r}.")
+        return await providers_page(ctx, 404, error=N_("No stored provider named %(name)s.",
+                                                       name=repr(name)))
     await store.delete_stored(state.engine, name)
     apply(state, [], frozenset({name}))
     await audit.record(state.engine, actor(ctx), "provider.delete", f"provider:{name}",
@@ -170,7 +176,7 @@ async def test_provider(ctx: Ctx) -> Response:
     try:
         result = await providers_admin.run_test(ctx.state, name, model)
     except GatewayError as exc:
-        return await providers_page(ctx, exc.status, error=exc.message)
+        return await providers_page(ctx, exc.status, error=exc.text)
     return await providers_page(ctx, tested=result)
 
 
@@ -192,10 +198,11 @@ async def add_model(ctx: Ctx) -> Response:
     model_id = str(form.get("id", "")).strip()
     try:
         if not model_id or len(model_id) > 100 or any(c.isspace() for c in model_id):
-            raise InvalidRequest("A model id is 1-100 characters without spaces.", param="id")
-        if model_id in state.catalog.models:
-            raise InvalidRequest(f"{model_id!r} already exists: set its prices instead.",
+            raise InvalidRequest(N_("A model id is 1-100 characters without spaces."),
                                  param="id")
+        if model_id in state.catalog.models:
+            raise InvalidRequest(N_("%(model)s already exists: set its prices instead.",
+                                    model=repr(model_id)), param="id")
         price = price_of(form, ctx.user.name)
         entry: dict[str, Any] = {
             "family": str(form.get("family", "")), "price": price,
@@ -210,7 +217,7 @@ async def add_model(ctx: Ctx) -> Response:
         await catalog_admin.import_document(state, {"models": {model_id: entry}}, True,
                                             actor(ctx), "console: new model")
     except GatewayError as exc:
-        return await providers_page(ctx, exc.status, error=exc.message)
+        return await providers_page(ctx, exc.status, error=exc.text)
     return RedirectResponse(f"/console/admin/providers?added={model_id}", 303)
 
 
@@ -224,8 +231,9 @@ async def save_price(ctx: Ctx) -> Response:
         _, doc = await catalog_admin.document_in_force(state)
         entry = (doc.get("models") or {}).get(model_id)
         if not isinstance(entry, dict) or ("price" not in entry and "alias_of" in entry):
-            raise InvalidRequest(f"{model_id!r} is not a priced model of the catalog "
-                                 "(an alias takes its target's price).", param="model")
+            raise InvalidRequest(N_("%(model)s is not a priced model of the catalog (an alias "
+                                    "takes its target's price).", model=repr(model_id)),
+                                 param="model")
         price = price_of(form, ctx.user.name)
         # New prices replace the time-of-day windows (they were relative to the old ones).
         new = {**entry, "price": price}
@@ -233,5 +241,5 @@ async def save_price(ctx: Ctx) -> Response:
         await catalog_admin.import_document(state, {"models": {model_id: new}}, True,
                                             actor(ctx), "console: model price")
     except GatewayError as exc:
-        return await providers_page(ctx, exc.status, error=exc.message)
+        return await providers_page(ctx, exc.status, error=exc.text)
     return RedirectResponse(f"/console/admin/providers?priced={model_id}", 303)

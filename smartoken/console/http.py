@@ -3,6 +3,7 @@ console endpoint goes through (sign-in, admin role, CSRF, security headers, erro
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +18,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from smartoken.api.http import app_state
+from smartoken.catalog.model import localized
 from smartoken.cluster.shared_limits import SharedLoginThrottle
 from smartoken.console.session import Sessions, User, tokens_match
 from smartoken.console.throttle import LoginThrottle
 from smartoken.errors import AuthenticationFailed, GatewayError, InvalidRequest, PermissionDenied
 from smartoken.i18n import formats, locales
 from smartoken.i18n.catalog import js_strings, translations
-from smartoken.i18n.errors import localize
+from smartoken.i18n.errors import summary
+from smartoken.i18n.message import N_, translate, translated
 from smartoken.money import format_usd
 from smartoken.state import AppState
 
@@ -87,9 +90,17 @@ def make_templates(tz: ZoneInfo, locale: str = "en") -> Jinja2Templates:
         return formats.when(value, tz, locale, part)
 
     env.filters.update(usd=usd_, money=money, ms=ms, dt=dt,
-                       num=lambda n: formats.number(n, locale))
+                       num=lambda n: formats.number(n, locale),
+                       # A form field's USD amount: digits only, whatever the locale.
+                       amount=lambda micro: usd(int(micro)).replace("$", ""),
+                       # A value from code (a status, a kind, a message) in the page's language;
+                       # unlike ``_(value)`` it is escaped like any value.
+                       tr=lambda text: translate(str(text), locale) if text else text,
+                       error_summary=lambda code: summary(code) if locale == "zh_CN" else "")
     env.globals.update(locale=locale, html_lang=locales.HTML_LANG[locale],
-                       locale_names=locales.NAMES)
+                       locale_names=locales.NAMES,
+                       # A family's or model's text as the catalog translates it (catalog/model.py).
+                       local=lambda item, field: localized(item, field, locale))
     return templates
 
 
@@ -141,6 +152,8 @@ def render(request: Request, console: Console, template: str, user: User | None,
     context.update(user=user, csrf=user.csrf if user else "", path=request.url.path,
                    gateway_url=gateway_url(request))
     locale = locale_of(request)
+    if isinstance(context.get("error"), str):  # a form's error message (i18n/message.py)
+        context["error"] = translate(context["error"], locale)
     context.update(theme=theme_of(request),
                    js_i18n=js_strings(locale).replace("<", "\\u003c"))
     response = console.templates[locale].TemplateResponse(request, template, context,
@@ -188,27 +201,42 @@ def endpoint(handler: Handler, *, admin: bool = False,
                     target = request.url.path + (f"?{request.url.query}"
                                                  if request.url.query else "")
                     return RedirectResponse(f"/console/login?next={quote(target)}", 303)
-                raise AuthenticationFailed("Sign in to the console first.", code="not_signed_in")
+                raise AuthenticationFailed(N_("Sign in to the console first."),
+                                           code="not_signed_in")
             if admin and not user.is_admin:
-                raise PermissionDenied("This page is for administrators.", code="admin_only")
+                raise PermissionDenied(N_("This page is for administrators."), code="admin_only")
             if request.method not in SAFE_METHODS and \
                     not tokens_match(user.csrf, await csrf_token_of(request)):
-                raise PermissionDenied("The form's security token is missing or stale; reload "
-                                       "the page and try again.", code="csrf_failed")
+                raise PermissionDenied(N_("The form's security token is missing or stale; "
+                                          "reload the page and try again."), code="csrf_failed")
             # Form fields only (a multipart upload is read, bounded, by its own handler: parsing
             # it here would consume the body the handler then waits for).
             if request.method not in SAFE_METHODS and request.headers.get(
                     "content-type", "").startswith("application/x-www-form-urlencoded") and any(
                     isinstance(v, str) and "\x00" in v for v in (await request.form()).values()):
-                raise InvalidRequest("A form field contains a NUL character.",
+                raise InvalidRequest(N_("A form field contains a NUL character."),
                                      code="invalid_value")
             return harden(await handler(Ctx(request, app_state(request), console, user)))
         except GatewayError as err:
             if api:
                 raise
-            # The page's language: a Chinese sentence before the English detail (i18n/errors).
-            shown = localize(err, "zh-CN" if locale_of(request) == "zh_CN" else None)
-            response = render(request, console, "error.html", user, err.status, error=shown)
-            return response
+            return error_page(request, console, user, err)
 
     return run
+
+
+def error_page(request: Request, console: Console, user: User | None,
+               err: GatewayError) -> Response:
+    """The error in the page's language: the whole message when the catalog has it
+    (i18n/message.py), else a sentence chosen by its code (i18n/errors.py) before the English
+    detail (marked ``lang="en"``)."""
+    locale = locale_of(request)
+    shown, detail = err, None
+    if locale != locales.DEFAULT:
+        shown = copy.copy(err)
+        if str(err.text) == err.message and translated(err.text, locale):
+            shown.message = translate(err.text, locale)
+        else:
+            shown.message, detail = summary(err.code, err.type) + "：", err.message
+    return render(request, console, "error.html", user, err.status, error=shown,
+                  detail=detail)

@@ -13,47 +13,50 @@ from smartoken.auth.keys import generate_key
 from smartoken.console import store
 from smartoken.console.http import Ctx
 from smartoken.errors import InvalidRequest, NotFound
+from smartoken.i18n.message import N_, Msg
 from smartoken.money import MoneyError, parse_usd
 from smartoken.store import repo
 
 
-def _budget(form: FormData, field: str, label: str) -> int | None:
+def _budget(form: FormData, field: str, label: Msg) -> int | None:
     raw = str(form.get(field, "")).strip().lstrip("$")
     if not raw:
         return None
     try:
         micro = parse_usd(raw)
     except MoneyError:
-        raise InvalidRequest(f"The {label} must be a USD amount such as 5 or 0.50.",
-                             param=field) from None
+        raise InvalidRequest(N_("The %(label)s must be a USD amount such as 5 or 0.50.",
+                                label=label), param=field) from None
     if micro <= 0:
-        raise InvalidRequest(f"The {label} must be more than $0.", param=field)
+        raise InvalidRequest(N_("The %(label)s must be more than $0.", label=label),
+                             param=field)
     return micro
 
 
 def key_fields(ctx: Ctx, form: FormData) -> repo.KeyFields:
     name = str(form.get("name", "")).strip()
     if not name or len(name) > 100:
-        raise InvalidRequest("Give the key a name (at most 100 characters).", param="name")
+        raise InvalidRequest(N_("Give the key a name (at most 100 characters)."), param="name")
     families = [str(f) for f in form.getlist("families")]
     for f in families:
         if f not in ctx.state.catalog.families:
-            raise InvalidRequest(f"Unknown model family {f!r}.", param="families")
+            raise InvalidRequest(N_("Unknown model family %(family)s.", family=repr(f)),
+                                 param="families")
     expires_at = None
     raw = str(form.get("expires", "")).strip()
     if raw:
         try:
             last = date.fromisoformat(raw)
         except ValueError:
-            raise InvalidRequest("The expiry must be a date.", param="expires") from None
+            raise InvalidRequest(N_("The expiry must be a date."), param="expires") from None
         tz = ctx.state.settings.tz
         expires_at = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1)
         if expires_at <= datetime.now(UTC):
-            raise InvalidRequest("The expiry date is in the past.", param="expires")
+            raise InvalidRequest(N_("The expiry date is in the past."), param="expires")
     return repo.KeyFields(
         name=name, families=families or None,
-        daily_budget_micro=_budget(form, "daily_budget", "daily budget"),
-        monthly_budget_micro=_budget(form, "monthly_budget", "monthly budget"),
+        daily_budget_micro=_budget(form, "daily_budget", N_("daily budget")),
+        monthly_budget_micro=_budget(form, "monthly_budget", N_("monthly budget")),
         expires_at=expires_at)
 
 
@@ -76,7 +79,8 @@ async def _page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
                      "spend": spend.get(int(k["id"]), {"day": 0, "month": 0, "total": 0,
                                                        "requests": 0})})
     families = sorted(ctx.state.catalog.families.values(), key=lambda f: f.name.lower())
-    return ctx.render("keys.html", status, keys=rows, families=families, **extra)
+    return ctx.render("keys.html", status, keys=rows, families=families,
+                      family_map=ctx.state.catalog.families, **extra)
 
 
 async def keys_page(ctx: Ctx) -> Response:
@@ -94,7 +98,7 @@ async def create_key(ctx: Ctx) -> Response:
     try:
         fields = key_fields(ctx, form)
     except InvalidRequest as err:
-        return await _page(ctx, 400, error=err.message, form=form)
+        return await _page(ctx, 400, error=err.text, form=form)
     secret, prefix, digest = generate_key()
     key_id = await repo.insert_key(ctx.state.engine, ctx.user.id, prefix, digest, fields)
     # Post/redirect/get: a reload shows the list, not a second key. The secret rides once in an
@@ -109,7 +113,7 @@ async def revoke_key(ctx: Ctx) -> Response:
     key_id = int(ctx.request.path_params["key_id"])
     key = await repo.get_key(ctx.state.engine, key_id) if 0 < key_id < 2**31 else None
     if key is None or (key["account_id"] != ctx.user.id and not ctx.user.is_admin):
-        raise NotFound("No such key.", code="key_not_found")
+        raise NotFound(N_("No such key."), code="key_not_found")
     if key["revoked_at"] is None:
         await repo.update_key(ctx.state.engine, key_id, {"revoked_at": datetime.now(UTC)})
     ctx.state.keys.clear()  # effective on this gateway's next request; others poll

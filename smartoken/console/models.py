@@ -12,6 +12,7 @@ from smartoken.catalog.model import ModelSpec
 from smartoken.console.http import Ctx, gateway_url
 from smartoken.console.samples import SampleRequest, all_samples
 from smartoken.errors import NotFound
+from smartoken.i18n.message import N_
 from smartoken.state import AppState
 
 
@@ -38,6 +39,7 @@ async def models_page(ctx: Ctx) -> Response:
     families = sorted({(r["spec"].family, r["family"].name if r["family"] else r["spec"].family)
                        for r in rows}, key=lambda f: f[1].lower())
     return ctx.render("models.html", rows=rows, families=families,
+                      family_map=ctx.state.catalog.families,
                       demo_only=all(r["demo"] for r in rows if r["spec"].kind == "chat"))
 
 
@@ -46,7 +48,7 @@ async def model_page(ctx: Ctx) -> Response:
     model_id = ctx.request.path_params["model_id"]
     spec = state.catalog.get(model_id)
     if spec is None or not _visible(state, spec):
-        raise NotFound(f"No model '{model_id}' in this gateway's catalog.")
+        raise NotFound(N_("No model '%(id)s' in this gateway's catalog.", id=model_id))
     fam = state.catalog.families.get(spec.family)
     samples = all_samples(SampleRequest(gateway_url(ctx.request), spec.id)) \
         if spec.kind == "chat" else {}

@@ -17,6 +17,7 @@ from smartoken.api.http import JSONResponse
 from smartoken.console import store
 from smartoken.console.http import Ctx
 from smartoken.errors import InvalidRequest, NotFound
+from smartoken.i18n.message import N_
 from smartoken.ledger import records, refusals
 from smartoken.money import format_usd
 from smartoken.store import repo
@@ -27,6 +28,9 @@ CHART_DAYS = 30
 CSV_MAX_ROWS = 100_000
 STATUSES = (records.OK, records.PARTIAL, records.CLIENT_CLOSED, records.UPSTREAM_ERROR,
             "rejected")
+# The query's fields by the labels the usage page gives them (for its error messages).
+FIELDS = {"from": N_("Start date"), "to": N_("End date"), "key": N_("Key"),
+          "account": N_("Account"), "page": N_("Page")}
 
 def _pct(spent: int, limit: int | None) -> int | None:
     if not limit:
@@ -83,7 +87,9 @@ def _day_start(value: str, ctx: Ctx, field: str) -> datetime | None:
     try:
         d = date.fromisoformat(value)
     except ValueError:
-        raise InvalidRequest(f"{field} must be a date (YYYY-MM-DD).", param=field) from None
+        raise InvalidRequest(N_("%(field)s must be a date (YYYY-MM-DD).",
+                                field=FIELDS.get(field, field)),
+                             param=field) from None
     # Midnight in the gateway's time zone, as UTC: the ledger stores UTC times.
     return datetime(d.year, d.month, d.day, tzinfo=ctx.state.settings.tz).astimezone(UTC)
 
@@ -92,7 +98,8 @@ def _int_param(value: str | None, field: str) -> int | None:
     if not value:
         return None
     if not (value.isascii() and value.isdigit() and len(value) <= 10) or int(value) >= 2**31:
-        raise InvalidRequest(f"{field} must be a number.", param=field)
+        raise InvalidRequest(N_("%(field)s must be a number.", field=FIELDS.get(field, field)),
+                             param=field)
     return int(value)
 
 
@@ -191,7 +198,7 @@ async def usage_detail(ctx: Ctx) -> Response:
     rid = ctx.request.path_params["request_id"]
     r = await store.usage_by_id(ctx.state.engine, rid, None if ctx.user.is_admin else ctx.user.id)
     if r is None:
-        raise NotFound(f"No request '{rid}' in your usage log.", code="not_found")
+        raise NotFound(N_("No request '%(id)s' in your usage log.", id=rid), code="not_found")
     attempts: list[dict[str, Any]] = []
     previous = 0
     for a in orjson.loads(r["attempts"]) if r.get("attempts") else []:

@@ -11,6 +11,7 @@ from smartoken.api.http import app_state
 from smartoken.auth.passwords import verify_password
 from smartoken.console.http import Ctx, console_of, harden, render
 from smartoken.console.session import LOGIN_COOKIE, login_csrf, set_cookie, tokens_match
+from smartoken.i18n.message import N_
 from smartoken.store import repo
 
 # Checked when the account does not exist, so that a wrong name costs the same as a wrong
@@ -47,15 +48,15 @@ async def login(request: Request) -> Response:
     token = form.get("csrf_token")
     if not tokens_match(request.cookies.get(LOGIN_COOKIE, ""),
                         token if isinstance(token, str) else None):
-        return _login_page(request, 403, "The sign-in form expired; please try again.")
+        return _login_page(request, 403, N_("The sign-in form expired; please try again."))
     name = str(form.get("name", "")).strip()
     password = str(form.get("password", ""))
     address = request.client.host if request.client else ""
     wait = await console.throttle.retry_after(name, address)
     if wait is not None:
         seconds = max(1, int(wait + 0.999))
-        response = _login_page(request, 429, f"Too many failed sign-ins: try again in "
-                               f"{seconds} seconds.", name)
+        response = _login_page(request, 429, N_("Too many failed sign-ins: try again in "
+                                                "%(n)s seconds.", n=seconds), name)
         response.headers["retry-after"] = str(seconds)
         return response
     engine = app_state(request).engine
@@ -66,7 +67,7 @@ async def login(request: Request) -> Response:
         account.get("disabled_at") is None
     if not ok or account is None:
         await console.throttle.failed(name, address)
-        return _login_page(request, 401, "Wrong account name or password.", name)
+        return _login_page(request, 401, N_("Wrong account name or password."), name)
     await console.throttle.succeeded(name)
     response = RedirectResponse(_safe_next(str(form.get("next") or "")), 303)
     await console.sessions.start(request, response, int(account["id"]))

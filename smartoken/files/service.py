@@ -25,6 +25,7 @@ from smartoken.files.detect import detect, safe_filename
 from smartoken.files.extract import ExtractError, Extractor
 from smartoken.files.records import FileRow
 from smartoken.files.storage import BlobStore, BlobTooLarge, LocalBlobStore, Staged
+from smartoken.i18n.message import N_
 
 PURPOSES = ("file-extract", "assistants", "batch", "user_data")
 HEAD = 8192
@@ -35,7 +36,8 @@ def _mb(n: int) -> str:
 
 
 def file_not_found(file_id: str, param: str | None = None) -> NotFound:
-    return NotFound(f"No such File object: {file_id}", code="file_not_found", param=param)
+    return NotFound(N_("No such File object: %(id)s", id=file_id), code="file_not_found",
+                    param=param)
 
 
 def too_large(size: int, limit: int) -> PayloadTooLarge:

@@ -34,7 +34,18 @@ JS_MESSAGES = (
     "Copied", "Copy", "Spend (USD)", "Prompt", "Completion", "Tokens", "Price per 1M tokens",
     "in", "out", "You", "Reasoning", "Cost", "Latency", "TTFT", "The request failed",
     "The connection failed", "Conversation cleared.", "stopped", "est.", "Dark mode",
-    "Light mode",
+    "Light mode", "healthy", "cooling down", "probing", "ok", "failed",
+    "Explain the best use case for this model.",
+)
+
+# Values from code that pages show through the ``tr`` filter: request statuses, attempt
+# outcomes, key states, roles, wallet transaction kinds and actors, model capabilities.
+VALUES = (
+    "ok", "partial", "client_closed", "upstream_error", "rejected",
+    "server", "client", "connect", "cut", "protocol", "timeout",
+    "active", "revoked", "expired", "user", "admin",
+    "credit", "debit", "refund", "adjustment", "gateway",
+    "tools", "json", "vision", "audio", "video", "reasoning", "fim",
 )
 
 

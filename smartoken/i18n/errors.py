@@ -61,11 +61,16 @@ ZH_BY_TYPE = {
 }
 
 
+def summary(code: str | None, type_: str | None = None) -> str:
+    """The Chinese sentence for an error's code (or its type)."""
+    return ZH_BY_CODE.get(code or "") or ZH_BY_TYPE.get(type_ or "") or "请求失败"
+
+
 def localize(err: GatewayError, accept_language: str | None) -> GatewayError:
     """``err`` itself for English clients; a translated copy for Chinese ones."""
     if from_accept_language(accept_language) != "zh_CN":
         return err
-    zh = ZH_BY_CODE.get(err.code or "") or ZH_BY_TYPE.get(err.type) or "请求失败"
+    zh = summary(err.code, err.type)
     out = copy.copy(err)
     out.message = f"{zh}：{err.message}"
     return out

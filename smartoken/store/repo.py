@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smartoken.i18n.message import N_
 from smartoken.store.schema import accounts, api_keys, usage_records, wallet_transactions, wallets
 
 
@@ -33,7 +34,7 @@ async def create_account(
         async with engine.begin() as conn:
             exists = await conn.scalar(select(accounts.c.id).where(accounts.c.name == name))
             if exists is not None:
-                raise Conflict(f"account {name!r} already exists")
+                raise Conflict(N_("account %(name)s already exists", name=repr(name)))
             result = await conn.execute(
                 insert(accounts).values(name=name, role=role, password_hash=password_hash,
                                         created_at=now())
@@ -42,7 +43,7 @@ async def create_account(
             await conn.execute(insert(wallets).values(account_id=account_id, balance_micro=0))
             return account_id
     except IntegrityError:  # another process inserted the same name meanwhile
-        raise Conflict(f"account {name!r} already exists") from None
+        raise Conflict(N_("account %(name)s already exists", name=repr(name))) from None
 
 
 async def get_account(engine: AsyncEngine, *, name: str | None = None,

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from babel.messages.extract import extract_python
 from jinja2.ext import babel_extract
 
-from smartoken.i18n.catalog import JS_MESSAGES, translations
+from smartoken.i18n.catalog import JS_MESSAGES, VALUES, translations
 from smartoken.i18n.locales import negotiate
 from tests.console.conftest import add_user, http_session
 
@@ -25,12 +26,19 @@ PAGES = ("/console/", "/console/keys", "/console/usage", "/console/wallet",
 
 
 def _msgids() -> set[str]:
-    ids: set[str] = set(JS_MESSAGES)
+    ids: set[str] = {*JS_MESSAGES, *VALUES}
     for path in glob.glob(str(TEMPLATES / "*.html")):
         with open(path, "rb") as f:
             for _, _, msg, _ in babel_extract(f, ("_", "gettext"), [], {}):
                 text = msg if isinstance(msg, str) else (msg or (None,))[0]
                 if text:  # _(label) with a variable: its values are checked below
+                    ids.add(text)
+    # Messages written in Python for the console (i18n/message.py: N_).
+    for path in glob.glob(str(TEMPLATES.parents[1] / "**" / "*.py"), recursive=True):
+        with open(path, "rb") as f:
+            for _, _, msg, _ in extract_python(f, ("N_",), [], {}):
+                text = msg if isinstance(msg, str) else (msg or (None,))[0]
+                if text:
                     ids.add(text)
     ids.update(("Dashboard", "API keys", "Usage", "Wallet", "Playground", "Models", "Files"))
     return ids

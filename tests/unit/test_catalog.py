@@ -199,7 +199,8 @@ JSONISH = st.recursive(
         st.sampled_from(["family", "context_window", "price", "input", "output", "alias_of",
                          "window", "price_windows", "hours", "days", "tz", "except_dates",
                          "currency", "source", "params", "kind", "max_output", "fallbacks",
-                         "usd_per_unit", "kimi-k2.6", "deepseek-peak", "x"]), inner, max_size=4),
+                         "usd_per_unit", "kimi-k2.6", "deepseek-peak", "x", "i18n",
+                         "zh_CN"]), inner, max_size=4),
     max_leaves=12)
 
 

@@ -10,7 +10,8 @@
       tr.classList.toggle("hidden", q !== "" && tr.getAttribute("data-search").toLowerCase().indexOf(q) < 0);
     });
   });
-  var labels = {closed: "healthy", open: "cooling down", half_open: "probing"};
+  var T = window.stT || function (s) { return s; };
+  var labels = {closed: T("healthy"), open: T("cooling down"), half_open: T("probing")};
   var fmt = {
     success_rate: function (v) { return v === null ? "—" : Math.round(v * 100) + "%"; },
     p50_latency_ms: function (v) { return v === null ? "—" : Math.round(v) + " ms"; },
@@ -37,7 +38,7 @@
           if (!cell) return;
           if (k === "success_rate") {
             cell.firstChild.textContent = fmt[k](h[k]);
-            tr.querySelector('[data-h="counts"]').textContent = h.successes + " ok · " + h.failures + " failed";
+            tr.querySelector('[data-h="counts"]').textContent = h.successes + " " + T("ok") + " · " + h.failures + " " + T("failed");
           } else cell.textContent = fmt[k](h[k]);
         });
       });

@@ -295,7 +295,7 @@
   $("view-code").addEventListener("click", function () {
     // A prompt being written: the request it would send; otherwise the last request sent.
     var text = prompt.value.trim();
-    var body = text ? request(text) : (lastSent || request("Explain the best use case for this model."));
+    var body = text ? request(text) : (lastSent || request(T("Explain the best use case for this model.")));
     fetch("/console/api/samples", {
       method: "POST", credentials: "same-origin",
       headers: {"content-type": "application/json", "x-csrf-token": csrf},
