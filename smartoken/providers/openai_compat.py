@@ -17,6 +17,7 @@ from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.idle import IdleTimer
 from smartoken.providers.keypool import KeyPool, is_key_error
+from smartoken.providers.stream_scrub import StreamScrubber
 from smartoken.relay.sse import DONE, SSEDecoder
 
 SECRET_MIN = 6  # shorter values would scrub ordinary words (as logs.MIN_LITERAL)
@@ -248,15 +249,20 @@ class OpenAICompatProvider:
         if fim_call is None:
             self.dialect.prepare(body, stream=True)
         url, body = fim_call or (self._chat_url, body)
+        # A secret split across two events is in neither: scrub what the client assembles.
+        split = StreamScrubber(self._secrets) if self._secrets else None
         async with aclosing(self.sse(url, body)) as events:
             async for payload in events:
                 if payload == DONE:
+                    if split is not None and (rest := split.flush()) is not None:
+                        yield rest
                     return
                 chunk = self.parse_event(payload)
                 if "error" in chunk and not chunk.get("choices"):
                     raise self.dialect.error(500, self._scrub(payload), None)
-                yield self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
-                                                   if fim_call else chunk)
+                chunk = self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
+                                                     if fim_call else chunk)
+                yield chunk if split is None else split.feed(chunk)
         raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
 
     async def list_models(self) -> list[str]:

@@ -8,6 +8,8 @@ received (so every secret the gateway sent) in an error, a stream's error event 
     echo_error      500 with the headers in the error message (stream or not)
     echo_midstream  a 200 stream: two content chunks, then an error event with the headers
     echo_answer     a 200 answer (or stream) whose content is the headers
+    echo_split      a 200 stream whose content is the headers in 7-character chunks, so every
+                    secret is split across events
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ class HostileUpstream:
                                           ).encode())
         elif stream:
             events = [self._chunk("partial "), self._chunk("answer ")]
-            if self.mode == "echo_midstream":
+            if self.mode == "echo_split":
+                events += [self._chunk(echoed[i:i + 7]) for i in range(0, len(echoed), 7)]
+                events.append(self._chunk("", finish="stop", usage=True))
+            elif self.mode == "echo_midstream":
                 events.append({"error": {"message": echoed, "type": "server_error"}})
             else:
                 events += [self._chunk(echoed), self._chunk("", finish="stop", usage=True)]

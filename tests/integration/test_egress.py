@@ -100,6 +100,26 @@ def test_no_configured_secret_leaves_or_is_stored(
         assert secret not in everything, (secret, mode, stream)
 
 
+def test_a_secret_split_across_stream_chunks_is_scrubbed(
+        make_hostile: Callable[..., HostileUpstream],
+        make_inproc: Callable[..., InProcessGateway]) -> None:
+    """Before: each event was scrubbed alone, and the upstream's key and header value, split
+    across 7-character events, reached the client whole once it joined the deltas."""
+    up = make_hostile("echo_split")
+    gw = make_inproc(_config(up.base_url))
+    key = gw.key(account="app", credit="5")
+    text = "".join(chunk.choices[0].delta.content or ""
+                   for chunk in gw.client(key).chat.completions.create(
+                       model="kimi-k2", messages=MSG, stream=True, max_tokens=20)
+                   if chunk.choices)
+    assert text.startswith("partial answer upstream saw headers"), text
+    assert text.count("***") >= 2, text  # the key (in Authorization) and the header value
+    [record] = gw.wait_usage(1)
+    assert record["status"] == "ok"
+    for secret in (API_KEY, HEADER_SECRET):
+        assert secret not in text + str(record) + gw.log(), secret
+
+
 def test_upstream_redirects_are_not_followed(make_hostile: Callable[..., HostileUpstream],
                                              make_fake: Callable[..., FakeUpstream],
                                              make_inproc: Callable[..., InProcessGateway]

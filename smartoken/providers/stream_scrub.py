@@ -1,0 +1,112 @@
+"""Secrets split across stream chunks (issue 12, item 6).
+
+The provider scrubs every configured secret (its keys, its extra header values) from each
+upstream event. An upstream that echoes a secret as streamed text can split it across two
+events (``"...upstream-sec"`` then ``"ret-KEY..."``): neither event holds it, the client's
+concatenation does. ``StreamScrubber`` scrubs the concatenation instead: for each text field of
+each choice (``content``, ``reasoning_content``, ``refusal``, a tool call's ``arguments``) it
+holds back the end of the text when that end could begin a secret (the longest suffix that is a
+proper prefix of one), and puts it in front of the field's next text before scrubbing again.
+What is held back goes out with the choice's next text, its ``finish_reason`` chunk, or, if the
+stream ends first, one last chunk (``flush``). Text that cannot begin a secret passes at once,
+so ordinary streams are not delayed; what the client assembles equals the whole text scrubbed
+in one piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from smartoken.providers.base import JSON
+
+TEXT_FIELDS = ("content", "reasoning_content", "refusal")
+Slot = tuple[int, str, int]  # (choice index, field, tool call index or -1)
+
+
+class StreamScrubber:
+    def __init__(self, secrets: Sequence[bytes]) -> None:
+        texts = {s.decode("utf-8", "replace") for s in secrets}
+        self._secrets = sorted((s for s in texts if s), key=len, reverse=True)
+        self._prefixes = {s[:n] for s in self._secrets for n in range(1, len(s))}
+        self._longest = max((len(s) for s in self._secrets), default=0)
+        self._carry: dict[Slot, str] = {}
+        self._last: JSON | None = None
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def _held(self, text: str) -> int:
+        """Length of the longest end of ``text`` that could begin a secret."""
+        for n in range(min(len(text), self._longest - 1), 0, -1):
+            if text[-n:] in self._prefixes:
+                return n
+        return 0
+
+    def _field(self, holder: dict[str, Any], name: str, slot: Slot, final: bool) -> None:
+        text = holder.get(name)
+        if not isinstance(text, str):
+            if slot not in self._carry or not final:
+                return
+            text = ""
+        full = self.scrub(self._carry.pop(slot, "") + text)
+        if not final and (n := self._held(full)):
+            self._carry[slot] = full[-n:]
+            full = full[:-n]
+        holder[name] = full
+
+    def feed(self, chunk: JSON) -> JSON:
+        """Scrub one ``chat.completion.chunk`` in place (and return it)."""
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return chunk
+        self._last = chunk
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            index = choice.get("index", 0)
+            index = index if isinstance(index, int) else 0
+            final = choice.get("finish_reason") is not None
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                if not (final and any(s[0] == index for s in self._carry)):
+                    continue
+                delta = choice["delta"] = {}
+            for name in TEXT_FIELDS:
+                self._field(delta, name, (index, name, -1), final)
+            calls = delta.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
+                fn = call.get("function") if isinstance(call, dict) else None
+                position = call.get("index", 0) if isinstance(call, dict) else 0
+                if isinstance(fn, dict) and isinstance(position, int):
+                    self._field(fn, "arguments", (index, "arguments", position), final)
+            if final:  # arguments held back for a call this chunk does not name
+                for slot in [s for s in self._carry if s[0] == index]:
+                    rest = self._carry.pop(slot)
+                    if slot[1] == "arguments":
+                        calls = delta.setdefault("tool_calls", [])
+                        if isinstance(calls, list):
+                            calls.append({"index": slot[2], "function": {"arguments": rest}})
+        return chunk
+
+    def flush(self) -> JSON | None:
+        """What is still held back when the stream ends without a ``finish_reason``: one last
+        chunk carrying it, or None."""
+        if not self._carry:
+            return None
+        deltas: dict[int, dict[str, Any]] = {}
+        for (index, name, position), rest in sorted(self._carry.items()):
+            delta = deltas.setdefault(index, {})
+            if name == "arguments":
+                delta.setdefault("tool_calls", []).append(
+                    {"index": position, "function": {"arguments": rest}})
+            else:
+                delta[name] = rest
+        self._carry.clear()
+        last = self._last or {}
+        head = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
+        return {**head, "choices": [{"index": i, "delta": d, "finish_reason": None}
+                                    for i, d in sorted(deltas.items())]}

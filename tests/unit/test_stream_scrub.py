@@ -1,0 +1,104 @@
+"""Issue 12 item 6: a configured secret split across stream chunks is scrubbed from what the
+client assembles (smartoken/providers/stream_scrub.py)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from smartoken.providers.stream_scrub import StreamScrubber
+
+SECRETS = [b"upstream-secret-KEY-7f3a91c2", b"tenant-secret-hdr-5d20e8b4",
+           "密钥-9f8e7d".encode()]
+TEXT = ("headers: {'Authorization': 'Bearer upstream-secret-KEY-7f3a91c2', 'X-Tenant-Token': "
+        "'tenant-secret-hdr-5d20e8b4'} upstream-secret-KEY-7f3a91 (cut) tenant 密钥-9f8e7d u"
+        "upstream-secret-KEY-7f3a91c2upstream-secret-KEY-7f3a91c2 done")
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}
+
+
+def _split(text: str, rng: random.Random) -> list[str]:
+    cuts = sorted(rng.sample(range(1, len(text)), rng.randint(1, 40)))
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
+def _assembled(chunks: list[dict[str, Any]], field: str = "content") -> str:
+    out = []
+    for c in chunks:
+        for choice in c["choices"]:
+            delta = choice.get("delta") or {}
+            if field == "arguments":
+                for call in delta.get("tool_calls") or []:
+                    out.append(call["function"].get("arguments") or "")
+            else:
+                out.append(delta.get(field) or "")
+    return "".join(out)
+
+
+def test_any_split_assembles_to_the_whole_text_scrubbed() -> None:
+    whole = StreamScrubber(SECRETS).scrub(TEXT)
+    assert all(s.decode() not in whole for s in SECRETS) and whole.count("***") == 5
+    rng = random.Random(12)
+    for trial in range(300):
+        s = StreamScrubber(SECRETS)
+        parts = _split(TEXT, rng)
+        finish = trial % 2 == 0  # the last text comes with finish_reason, or [DONE] flushes
+        out = [s.feed(_chunk({"content": p})) for p in parts]
+        if finish:
+            out.append(s.feed(_chunk({}, "stop")))
+        elif (rest := s.flush()) is not None:
+            out.append(rest)
+        assert _assembled(out) == whole, parts
+        assert s.flush() is None
+
+
+def test_one_character_chunks_never_show_a_secret() -> None:
+    s = StreamScrubber(SECRETS)
+    out = [s.feed(_chunk({"content": ch})) for ch in TEXT] + [s.feed(_chunk({}, "length"))]
+    got = _assembled(out)
+    assert got == s.scrub(TEXT)
+    for secret in SECRETS:
+        assert secret.decode() not in got
+
+
+def test_text_that_cannot_begin_a_secret_is_not_held_back() -> None:
+    s = StreamScrubber(SECRETS)
+    assert s.feed(_chunk({"content": "hello world"}))["choices"][0]["delta"]["content"] == \
+        "hello world"
+    held = s.feed(_chunk({"content": "key: upstream-sec"}))
+    assert held["choices"][0]["delta"]["content"] == "key: "
+    assert s.feed(_chunk({"content": "tion"}))["choices"][0]["delta"]["content"] == \
+        "upstream-section"
+
+
+def test_fields_choices_and_tool_arguments_are_kept_apart() -> None:
+    s = StreamScrubber(SECRETS)
+    out = [
+        s.feed(_chunk({"reasoning_content": "a tenant-secret-"}, index=0)),
+        s.feed(_chunk({"content": "b upstream-secret-K"}, index=1)),
+        s.feed(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"k": "tenant-'}}]})),
+        s.feed(_chunk({"reasoning_content": "hdr-5d20e8b4 x"}, index=0)),
+        s.feed(_chunk({"content": "EY-7f3a91c2 y"}, index=1)),
+        s.feed(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'secret-hdr-5d'}}]})),
+        s.feed(_chunk({}, "tool_calls")),
+        s.feed(_chunk({}, "stop", index=1)),
+    ]
+    assert _assembled(out, "reasoning_content") == "a *** x"
+    assert _assembled([c for c in out if c["choices"][0]["index"] == 1]) == "b *** y"
+    # Arguments end held back ("tenant-secret-hdr-5d" could still become the secret): the
+    # finish_reason chunk of choice 0 carries them.
+    assert _assembled(out, "arguments") == '{"k": "tenant-secret-hdr-5d'
+    assert s.flush() is None
+
+
+def test_hostile_shapes_pass_unchanged() -> None:
+    s = StreamScrubber(SECRETS)
+    for chunk in ({"choices": None}, {"choices": [1, None, "x"]}, {"usage": {}},
+                  {"choices": [{"index": [1], "delta": {"content": 5}}]},
+                  {"choices": [{"delta": {"tool_calls": [None, {"function": "x"},
+                                                         {"index": "a", "function": {}}]}}]}):
+        assert s.feed(chunk) is chunk
+    assert s.flush() is None
