@@ -18,11 +18,20 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 
 @functools.cache
 def translations(locale: str) -> gettext.NullTranslations:
-    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    folder = LOCALE_DIR / locale / "LC_MESSAGES"
+    po = folder / "messages.po"
     if not po.exists():
         return gettext.NullTranslations()
     with po.open("rb") as f:
         cat = read_po(f, locale=locale)
+    # One more file per feature (signup.po, …): features added in parallel each keep their
+    # strings in their own file instead of all appending to messages.po.
+    for extra in sorted(folder.glob("*.po")):
+        if extra.name != "messages.po":
+            with extra.open("rb") as f:
+                for message in read_po(f, locale=locale):
+                    if message.id and message.string:
+                        cat[message.id] = message
     buf = io.BytesIO()
     write_mo(buf, cat)
     buf.seek(0)
