@@ -21,6 +21,7 @@ from smartoken.providers.base import JSON, NATIVE, UpstreamError
 from smartoken.providers.dialects import anthropic as dialect
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.openai_compat import OpenAICompatProvider
+from smartoken.providers.stream_scrub import EventScrubber
 
 
 class AnthropicProvider(OpenAICompatProvider):
@@ -62,15 +63,18 @@ class AnthropicProvider(OpenAICompatProvider):
     async def stream(self, body: JSON) -> AsyncIterator[JSON]:
         translator = dialect.StreamTranslator()
         request, native = self._request(body)
+        # A secret split across two events is in neither: scrub what the client assembles.
+        split = EventScrubber(self._secrets) if self._secrets else None
         async with aclosing(self.sse(self._chat_url, request)) as events:
             async for payload in events:
-                event = self.parse_event(payload)
-                chunk = translator.feed(event)
-                if native:  # every event goes on, beside its translation (if any)
-                    chunk = chunk if chunk is not None else {"choices": []}
-                    chunk[NATIVE] = [event]
-                if chunk is not None:
-                    yield chunk
-                if translator.done:
-                    return
+                parsed = self.parse_event(payload)
+                for event in split.feed(parsed) if split is not None else (parsed,):
+                    chunk = translator.feed(event)
+                    if native:  # every event goes on, beside its translation (if any)
+                        chunk = chunk if chunk is not None else {"choices": []}
+                        chunk[NATIVE] = [event]
+                    if chunk is not None:
+                        yield chunk
+                    if translator.done:
+                        return
         raise UpstreamError(f"{self.name}: stream ended without message_stop", kind="cut")

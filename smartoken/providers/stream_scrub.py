@@ -10,7 +10,9 @@ proper prefix of one), and puts it in front of the field's next text before scru
 What is held back goes out with the choice's next text, its ``finish_reason`` chunk, or, if the
 stream ends first, one last chunk (``flush``). Text that cannot begin a secret passes at once,
 so ordinary streams are not delayed; what the client assembles equals the whole text scrubbed
-in one piece.
+in one piece. ``EventScrubber`` does the same on Anthropic's stream events (``text``,
+``thinking``, ``partial_json`` deltas per content block, flushed before the block's
+``content_block_stop``), before they are translated or passed through to a Messages client.
 """
 
 from __future__ import annotations
@@ -24,14 +26,13 @@ TEXT_FIELDS = ("content", "reasoning_content", "refusal")
 Slot = tuple[int, str, int]  # (choice index, field, tool call index or -1)
 
 
-class StreamScrubber:
+class _Carry:
     def __init__(self, secrets: Sequence[bytes]) -> None:
         texts = {s.decode("utf-8", "replace") for s in secrets}
         self._secrets = sorted((s for s in texts if s), key=len, reverse=True)
         self._prefixes = {s[:n] for s in self._secrets for n in range(1, len(s))}
         self._longest = max((len(s) for s in self._secrets), default=0)
         self._carry: dict[Slot, str] = {}
-        self._last: JSON | None = None
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -57,6 +58,12 @@ class StreamScrubber:
             self._carry[slot] = full[-n:]
             full = full[:-n]
         holder[name] = full
+
+
+class StreamScrubber(_Carry):
+    def __init__(self, secrets: Sequence[bytes]) -> None:
+        super().__init__(secrets)
+        self._last: JSON | None = None
 
     def feed(self, chunk: JSON) -> JSON:
         """Scrub one ``chat.completion.chunk`` in place (and return it)."""
@@ -110,3 +117,37 @@ class StreamScrubber:
         head = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
         return {**head, "choices": [{"index": i, "delta": d, "finish_reason": None}
                                     for i, d in sorted(deltas.items())]}
+
+
+DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking",
+                "input_json_delta": "partial_json"}
+
+
+class EventScrubber(_Carry):
+    """Anthropic stream events: ``feed`` returns the events to pass on, in order (a held-back
+    end goes out as one more delta just before its block's ``content_block_stop``, or before
+    ``message_stop`` for a block never stopped)."""
+
+    def feed(self, event: JSON) -> list[JSON]:
+        kind = event.get("type")
+        index = event.get("index")
+        if kind == "content_block_delta" and isinstance(index, int):
+            delta = event.get("delta")
+            name = DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
+            if name is not None and isinstance(delta, dict):
+                self._field(delta, name, (index, name, -1), False)
+            return [event]
+        if kind == "content_block_stop" and isinstance(index, int):
+            return [*self._flush(lambda i: i == index), event]
+        if kind == "message_stop":
+            return [*self._flush(lambda _i: True), event]
+        return [event]
+
+    def _flush(self, which: Any) -> list[JSON]:
+        out: list[JSON] = []
+        for slot in sorted(s for s in self._carry if which(s[0])):
+            rest = self._carry.pop(slot)
+            kind = next(k for k, v in DELTA_FIELDS.items() if v == slot[1])
+            out.append({"type": "content_block_delta", "index": slot[0],
+                        "delta": {"type": kind, slot[1]: rest}})
+        return out

@@ -93,10 +93,13 @@ async def answer(request: web.Request, body: JSON, s: JSON, text: str) -> web.St
         else:
             await send("content_block_start", {"type": "content_block_start", "index": i,
                                                "content_block": {"type": "text", "text": ""}})
-            for word in block["text"].split(" "):
+            n = int(s.get("split_every") or 0)  # pieces of n characters, else words
+            pieces = [block["text"][j:j + n] for j in range(0, len(block["text"]), n)] if n \
+                else [word + " " for word in block["text"].split(" ")]
+            for piece in pieces:
                 await send("content_block_delta", {"type": "content_block_delta", "index": i,
                                                    "delta": {"type": "text_delta",
-                                                             "text": word + " "}})
+                                                             "text": piece}})
         await send("content_block_stop", {"type": "content_block_stop", "index": i})
     await send("message_delta", {"type": "message_delta", "delta": {
         "stop_reason": stop, "stop_sequence": None},

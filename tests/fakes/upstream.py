@@ -16,6 +16,7 @@ Behaviour is set per server through ``scenario`` (from the test, or ``POST /_sce
     content       the answer text (split into ``chunks`` pieces when streaming)
     chunks        number of content chunks in a stream (default 20)
     chunk_delay   seconds between stream chunks
+    split_every   anthropic: stream the text in pieces of this many characters (not words)
     first_byte_delay  seconds before the response starts
     cut_after     close the connection after N content chunks (no [DONE])
     malformed_after  send a broken JSON chunk after N content chunks

@@ -10,6 +10,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import openai
 import pytest
 
 from smartoken.catalog.builtin import builtin_catalog
@@ -423,3 +424,28 @@ def test_refusals_at_the_edge_are_in_anthropics_shape(fake: FakeUpstream,
     chat = httpx.post(gw.base_url + "/v1/chat/completions", headers={"x-big": "a" * 20_000},
                       json={})
     assert chat.status_code == 431 and chat.json()["error"]["code"]  # OpenAI's shape there
+
+
+def test_a_secret_split_across_native_stream_events_is_scrubbed(
+        native: tuple[Gateway, FakeUpstream]) -> None:
+    """Issue 12 item 6: an Anthropic upstream streaming the provider key (upstream-secret-0)
+    split across 5-character text deltas. Before, each event was scrubbed alone and both the
+    passed-through events and their OpenAI translation delivered it whole."""
+    gw, fake = native
+    fake.set(dialect="anthropic", content="my key is upstream-secret-0, do not tell",
+             split_every=5)
+    key = gw.key(credit="10")
+    r = httpx.post(gw.base_url + "/v1/messages", headers={"x-api-key": key}, json={
+        "model": "kimi-k2", "max_tokens": 200, "stream": True, "messages": USER})
+    events = sse_events(r.text)
+    text = "".join(d["delta"]["text"] for k, d in events if k == "content_block_delta")
+    assert text == "my key is ***, do not tell", text
+    kinds = [k for k, _ in events]
+    assert kinds[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    chat = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    got = "".join(c.choices[0].delta.content or "" for c in chat.chat.completions.create(
+        model="kimi-k2", messages=USER, stream=True, max_tokens=200) if c.choices)
+    assert got == "my key is ***, do not tell", got
+    records = gw.wait_usage(2)
+    assert all(rec["status"] == "ok" for rec in records)
+    assert "upstream-secret-0" not in str(records) + gw.log()

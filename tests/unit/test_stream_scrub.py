@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from smartoken.providers.stream_scrub import StreamScrubber
+from smartoken.providers.stream_scrub import EventScrubber, StreamScrubber
 
 SECRETS = [b"upstream-secret-KEY-7f3a91c2", b"tenant-secret-hdr-5d20e8b4",
            "密钥-9f8e7d".encode()]
@@ -102,3 +102,49 @@ def test_hostile_shapes_pass_unchanged() -> None:
                                                          {"index": "a", "function": {}}]}}]}):
         assert s.feed(chunk) is chunk
     assert s.flush() is None
+
+
+def _delta(index: int, kind: str, text: str) -> dict[str, Any]:
+    field = {"text_delta": "text", "thinking_delta": "thinking",
+             "input_json_delta": "partial_json"}[kind]
+    return {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: text}}
+
+
+def test_anthropic_events_assemble_to_the_whole_text_scrubbed() -> None:
+    whole = StreamScrubber(SECRETS).scrub(TEXT)
+    rng = random.Random(7)
+    for trial in range(200):
+        s = EventScrubber(SECRETS)
+        out: list[dict[str, Any]] = []
+        for part in _split(TEXT, rng):
+            out += s.feed(_delta(0, "thinking_delta", part))
+            out += s.feed(_delta(1, "text_delta", part))
+            out += s.feed({"type": "ping"})
+        out += s.feed({"type": "content_block_stop", "index": 0})
+        if trial % 2:  # block 1 never stopped: message_stop flushes it
+            out += s.feed({"type": "content_block_stop", "index": 1})
+        out += s.feed({"type": "message_stop"})
+        thinking = "".join(e["delta"]["thinking"] for e in out
+                           if e.get("type") == "content_block_delta" and e["index"] == 0)
+        text = "".join(e["delta"]["text"] for e in out
+                       if e.get("type") == "content_block_delta" and e["index"] == 1)
+        assert thinking == text == whole
+        stops = [i for i, e in enumerate(out) if e["type"] == "content_block_stop"]
+        deltas0 = [i for i, e in enumerate(out) if e.get("index") == 0 and "delta" in e]
+        assert max(deltas0) < stops[0]  # the held-back end precedes its block's stop
+        assert out[-1] == {"type": "message_stop"}
+
+
+def test_anthropic_tool_json_and_odd_events() -> None:
+    s = EventScrubber(SECRETS)
+    out = s.feed(_delta(2, "input_json_delta", '{"k": "upstream-secret-KEY'))
+    assert out[0]["delta"]["partial_json"] == '{"k": "'
+    out += s.feed(_delta(2, "input_json_delta", '-7f3a91c2"}'))
+    out += s.feed({"type": "content_block_stop", "index": 2})
+    assert "".join(e["delta"]["partial_json"] for e in out if "delta" in e) == '{"k": "***"}'
+    for odd in ({"type": "content_block_delta", "index": "x", "delta": {"type": "text_delta"}},
+                {"type": "content_block_delta", "index": 0, "delta": [1]},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta",
+                                                                     "signature": "upstream-"}},
+                {"type": "content_block_stop"}, {"no": "type"}):
+        assert s.feed(odd) == [odd]
