@@ -31,6 +31,7 @@ from smartoken.api.models import get_model, list_models
 from smartoken.api.ops import ops_routes
 from smartoken.api.routes_admin import list_routes
 from smartoken.api.signup import signup_routes
+from smartoken.api.signup_admin import signup_admin_routes
 from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
@@ -98,6 +99,7 @@ def routes() -> list[Route]:
         *files_api.routes(),
         *admin_routes(),
         *signup_routes(),
+        *signup_admin_routes(),
         *account_routes(),
         *codes_api.routes(),
         *alert_routes(),

@@ -29,11 +29,7 @@ async def signup_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     invites = await signup_repo.list_invites(ctx.state.engine)
     now = repo.now()
     for inv in invites:
-        expires = inv["expires_at"]
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=now.tzinfo)
-        inv["state"] = ("used" if inv["used_at"] else "revoked" if inv["revoked_at"]
-                        else "expired" if expires is not None and expires <= now else "open")
+        inv["state"] = signup_repo.invite_state(inv, now)
     return ctx.render("admin_signup.html", status, policy=policy, invites=invites,
                       policies=SIGNUP_POLICIES, trial_plain=_plain(policy.trial_micro),
                       mail_configured=ctx.state.settings.smtp is not None,

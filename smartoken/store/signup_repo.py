@@ -161,6 +161,15 @@ async def list_invites(engine: AsyncEngine, limit: int = 200) -> list[dict[str, 
         return [dict(r) for r in (await conn.execute(q)).mappings().all()]
 
 
+def invite_state(row: dict[str, Any], at: datetime) -> str:
+    """open, used, revoked or expired."""
+    expires = row["expires_at"]
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=at.tzinfo)
+    return ("used" if row["used_at"] else "revoked" if row["revoked_at"]
+            else "expired" if expires is not None and expires <= at else "open")
+
+
 async def revoke_invite(engine: AsyncEngine, invite_id: int) -> bool:
     async with engine.begin() as conn:
         done = await conn.execute(update(invite_codes)

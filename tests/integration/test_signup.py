@@ -300,3 +300,39 @@ def test_throttled_per_address_and_public_url_wins_over_host(make_inproc: Any,
     link = mail_link(box, "gus@example.com")
     assert link.startswith("https://gw.example.com/console/verify?token="), link
     assert "evil.example" not in box.wait_for("gus@example.com").text
+
+
+def test_admin_api_policy_and_invites(make_inproc: Any, box: Mailbox) -> None:
+    master = "mk-signup-master-key-0123456789"
+    gw = make_inproc({"signup": {"policy": "closed"}},
+                     env={"SMARTOKEN_SMTP_URL": box.url, "SMARTOKEN_MASTER_KEY": master})
+    admin = client(gw, headers={"authorization": f"Bearer {master}"})
+    user_key = gw.key("someone", credit="1")
+    user = client(gw, headers={"authorization": f"Bearer {user_key}"})
+    assert admin.get("/admin/signup").json()["policy"] == "closed"
+    for body in ({"policy": "wide"}, {"trial_credit_usd": "-1"}, {"trial_credit_usd": 1.5},
+                 {"trial_credit_usd": "20000"}, {"policy": "open", "x": 1}):
+        assert admin.patch("/admin/signup", json=body).status_code == 400, body
+    assert user.patch("/admin/signup", json={"policy": "open"}).status_code == 403
+    assert user.post("/admin/invites", json={}).status_code == 403
+    r = admin.patch("/admin/signup", json={"policy": "invite", "trial_credit_usd": "1.5"})
+    assert r.status_code == 200 and r.json()["trial_credit_usd"] == "1.500000", r.text
+    for body in ({"count": 0}, {"count": 101}, {"count": True}, {"expires_in": -5},
+                 {"expires_at": "2001-01-01T00:00:00Z"}, {"note": "x" * 201}):
+        assert admin.post("/admin/invites", json=body).status_code == 400, body
+    r = admin.post("/admin/invites", json={"count": 3, "expires_in": 3600, "note": "api"})
+    assert r.status_code == 201 and len(set(r.json()["codes"])) == 3
+    codes = r.json()["codes"]
+    listing = admin.get("/admin/invites").json()["data"]
+    assert [i["state"] for i in listing] == ["open"] * 3
+    assert all(c not in str(listing) for c in codes)
+    assert admin.post(f"/admin/invites/{listing[0]['id']}/revoke").json()["revoked"] is True
+    assert admin.post(f"/admin/invites/{listing[0]['id']}/revoke").json()["revoked"] is False
+    assert admin.post("/admin/invites/99999999999/revoke").status_code == 404
+    anon = client(gw)
+    ok = [anon.post("/account/signup", json={"email": f"api{i}@example.com", "password": PW,
+                                            "invite_code": c}).status_code
+          for i, c in enumerate(codes)]
+    assert sorted(ok) == [202, 202, 400]
+    states = sorted(i["state"] for i in admin.get("/admin/invites").json()["data"])
+    assert states == ["revoked", "used", "used"]

@@ -16,6 +16,7 @@ from smartoken.api.openapi.paths_admin import account_paths, admin_paths
 from smartoken.api.openapi.paths_billing import BILLING_SCHEMAS, billing_paths
 from smartoken.api.openapi.paths_messages import MESSAGES_SCHEMAS, messages_paths
 from smartoken.api.openapi.paths_protocols import RESPONSES_SCHEMAS, protocol_paths
+from smartoken.api.openapi.paths_signup import SIGNUP_SCHEMAS, signup_paths
 from smartoken.api.openapi.paths_v1 import files_paths, public_paths, relay_paths
 from smartoken.api.openapi.schemas import SCHEMAS
 from smartoken.api.openapi.schemas_admin import ADMIN_SCHEMAS
@@ -31,9 +32,11 @@ def document() -> JSON:
                                 "error object (Anthropic's on /v1/messages)."},
         "paths": {**relay_paths(), **protocol_paths(), **messages_paths(), **files_paths(),
                   **account_paths(), **admin_paths(), **billing_paths(),
+                  **signup_paths(),
                   **public_paths()},
         "components": {"schemas": {**SCHEMAS, **RESPONSES_SCHEMAS, **MESSAGES_SCHEMAS,
-                                   **ADMIN_SCHEMAS, **BILLING_SCHEMAS},
+                                   **ADMIN_SCHEMAS, **BILLING_SCHEMAS,
+                                   **SIGNUP_SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }
 
