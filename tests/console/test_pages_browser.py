@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ PW = "pw-pages-1234567"
 PAGES = ("/console/", "/console/keys", "/console/usage", "/console/wallet",
          "/console/playground", "/console/models", "/console/models/kimi-k2",
          "/console/admin/routes", "/console/admin/accounts", "/console/files",
-         "/console/admin/platform", "/console/admin/providers")
+         "/console/admin/platform", "/console/admin/providers", "/console/admin/codes",
+         "/console/wallet/statements",
+         f"/console/wallet/statements/{datetime.now(UTC):%Y-%m}")
 MARKERS = {"en-US": "Dashboard", "zh-CN": "仪表盘"}
 
 
