@@ -29,6 +29,7 @@ from smartoken.api.metrics import note_refused
 from smartoken.api.middleware import RequestId
 from smartoken.api.models import get_model, list_models
 from smartoken.api.ops import ops_routes
+from smartoken.api.payments import payment_routes
 from smartoken.api.routes_admin import list_routes
 from smartoken.api.signup import signup_routes
 from smartoken.api.signup_admin import signup_admin_routes
@@ -38,6 +39,7 @@ from smartoken.console.routes import console_routes
 from smartoken.errors import GatewayError, InvalidRequest, NotFound
 from smartoken.i18n.errors import localize
 from smartoken.logs import configure_logging, secrets_of
+from smartoken.payments.service import open_payments
 from smartoken.signup.service import Signup
 from smartoken.state import app_state
 
@@ -105,6 +107,7 @@ def routes() -> list[Route]:
         *alert_routes(),
         *console_routes(),
         *ops_routes(),
+        *payment_routes(),
         Route("/admin/routes", list_routes, methods=["GET"]),
     ]
 
@@ -115,8 +118,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True,
     rendered for an unexpected error carries ``x-request-id``."""
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with app_state(settings, run_migrations=run_migrations, env=env) as state:
+        async with app_state(settings, run_migrations=run_migrations, env=env) as state, \
+                open_payments(settings.payments) as payments:
             app.state.smartoken = state
+            app.state.payments = payments
             app.state.console = await open_console(state)
             app.state.signup = await Signup.open(state)
             try:

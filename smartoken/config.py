@@ -20,6 +20,7 @@ from smartoken.catalog.document import CatalogError, build, overlay
 from smartoken.catalog.model import CAPABILITIES, Catalog, ModelSpec, Source
 from smartoken.money import MoneyError, Price, parse_usd
 from smartoken.notify.mail import DEFAULT_FROM, SmtpTarget, format_sender, parse_smtp_url
+from smartoken.payments import settings as payment_settings
 from smartoken.providers.egress import ENV as EGRESS_ENV
 from smartoken.providers.egress import KEY as EGRESS_KEY
 from smartoken.providers.egress import EgressPolicy
@@ -145,6 +146,9 @@ class Settings:
     mail_from: str = DEFAULT_FROM
     public_url: str = ""
     signup: SignupSettings = SignupSettings()
+    # Online top-up (smartoken/payments): providers from the environment, amounts.
+    payments: payment_settings.PaymentSettings = field(
+        default_factory=payment_settings.PaymentSettings)
     config_path: Path | None = None
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
@@ -444,6 +448,12 @@ def _mail(data: dict[str, Any], source: str, env: Mapping[str, str]) -> dict[str
                               "must be an http(s) URL like https://gateway.example.com")
         out["public_url"] = public
     return out
+def _payments(data: dict[str, Any], source: str,
+              env: Mapping[str, str]) -> payment_settings.PaymentSettings:
+    try:
+        return payment_settings.load(_section(data.get("payments"), source, "payments"), env)
+    except payment_settings.PaymentConfigError as exc:
+        raise ConfigError(source, exc.key, exc.problem) from None
 
 
 def _signup(raw: Any, source: str, env: Mapping[str, str]) -> SignupSettings:
@@ -502,7 +512,8 @@ def load_settings(
     known = {"host", "port", "workers", "data_dir", "database_url", "redis_url", "timezone",
              "log_level", "max_body_mb", "initial_admin_credit", "builtin_catalog",
              "builtin_presets", "demo", "providers", "models", "files", "breaker",
-             "responses_retention_days", "signup", EGRESS_KEY, *OPS_KEYS, *MAIL_KEYS}
+             "responses_retention_days", "signup", "payments", EGRESS_KEY, *OPS_KEYS,
+             *MAIL_KEYS}
     for extra in set(data) - known:
         raise ConfigError(source, extra, "unknown option")
 
@@ -559,6 +570,7 @@ def load_settings(
         **_mail(data, source, env),
         signup=_signup(data.get("signup"), source, env),
         egress=egress,
+        payments=_payments(data, source, env),
         config_path=config_path,
         providers=providers,
         files=_files(data.get("files"), source),

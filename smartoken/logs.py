@@ -116,7 +116,8 @@ class JsonFormatter(logging.Formatter):
 
 def secrets_of(settings: Settings) -> list[str | None]:
     """Every secret the settings hold: what the redactor must never let through."""
-    out: list[str | None] = [settings.master_key, *settings.secret_keys]
+    out: list[str | None] = [settings.master_key, *settings.secret_keys,
+                             *settings.payments.secrets()]
     if settings.smtp is not None:
         out.append(settings.smtp.password)
     for p in settings.providers.values():

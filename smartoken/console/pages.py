@@ -20,6 +20,7 @@ from smartoken.errors import InvalidRequest, NotFound
 from smartoken.i18n.message import N_
 from smartoken.ledger import records, refusals
 from smartoken.money import format_usd
+from smartoken.payments import ledger
 from smartoken.store import repo
 
 PAGE_SIZE = 50
@@ -221,4 +222,5 @@ async def wallet(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
                                         (page - 1) * PAGE_SIZE)
     return ctx.render("wallet.html", status,
                       balance=await repo.wallet_balance(engine, ctx.user.id),
-                      txns=txns[:PAGE_SIZE], page=page, more=len(txns) > PAGE_SIZE, **extra)
+                      txns=txns[:PAGE_SIZE], page=page, more=len(txns) > PAGE_SIZE,
+                      receipts=await ledger.account_receipts(engine, ctx.user.id, 20), **extra)

@@ -24,6 +24,7 @@ from smartoken.console import (
     playground,
     signin,
     signup,
+    topup,
 )
 from smartoken.console.http import endpoint
 
@@ -84,6 +85,11 @@ def console_routes() -> list[BaseRoute]:
               endpoint(billing.admin_statement_csv, admin=True)),
         Route("/admin/accounts/{account_id:int}/statements/{month}",
               endpoint(billing.admin_statement_page, admin=True)),
+        Route("/wallet/topup", endpoint(topup.topup_page), methods=["GET"]),
+        Route("/wallet/topup", endpoint(topup.start_topup), methods=["POST"]),
+        Route("/wallet/topup/done", endpoint(topup.topup_done)),
+        Route("/wallet/topup/cancelled", endpoint(topup.topup_cancelled)),
+        Route("/wallet/receipts/{number:int}", endpoint(topup.receipt_page)),
         Route("/playground", endpoint(playground.playground_page)),
         Route("/models", endpoint(models.models_page)),
         Route("/models/{model_id:path}", endpoint(models.model_page)),

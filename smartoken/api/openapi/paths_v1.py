@@ -94,4 +94,20 @@ def public_paths() -> JSON:
             "description": "Prometheus text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}}}}, (), probe=True)},
         "/openapi.json": {"get": op("openapi", PUBLIC, json_body({"type": "object"}), ())},
+        **{f"/webhooks/{name}": {"post": webhook(name, label)}
+           for name, label in (("stripe", "Stripe"), ("paypal", "PayPal"))},
     }
+
+
+def webhook(name: str, label: str) -> JSON:
+    """A payment provider's webhook (docs/payments.md): verified by its signature, applied
+    once; 404 provider_not_configured when the provider is not set up."""
+    received = {"type": "object", "required": ["received", "outcome"], "properties": {
+        "received": {"const": True},
+        "outcome": {"enum": ["credited", "duplicate", "unknown_payment", "nothing_to_do",
+                             "ignored"]}}}
+    out = op(f"{name}Webhook", PUBLIC, json_body(received), (400, 404, 413, 503),
+             summary=f"{label} webhook events (signed by {label}): credits, refunds, disputes")
+    out["requestBody"] = {"required": True, "content": {"application/json": {
+        "schema": {"type": "object"}}}}
+    return out

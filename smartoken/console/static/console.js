@@ -95,4 +95,8 @@
     var msg = ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest && ev.target.closest("[data-print]");
+    if (button) window.print();
+  });
 })();
