@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,16 +105,17 @@ def main() -> None:
         asyncio.run(_main(a.url, a.key, a.model, a.streams, a.ramp))
 
 
-def hold(gateway_url: str, key: str, gateway_pid: int, n: int,
-         timeout: float = 240) -> dict[str, Any]:
+def hold(gateway_url: str, key: str, gateway_pid: int, n: int, timeout: float = 240,
+         on_sample: Callable[[], None] | None = None, ramp: float = 10.0) -> dict[str, Any]:
     """Open ``n`` streams through the gateway, wait until they are all open at once, and read
-    the gateway's memory then; close them and check the gateway is still healthy."""
+    the gateway's memory then; close them and check the gateway is still healthy.
+    ``on_sample`` is called with each new peak of open streams (another memory reading)."""
     import httpx
 
     idle_rss = procs.rss_bytes(gateway_pid)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.streams", "--url", gateway_url + "/v1/chat/completions",
-         "--key", key, "--streams", str(n)],
+         "--key", key, "--streams", str(n), "--ramp", str(ramp)],
         stdout=subprocess.PIPE, text=True)
     latest: dict[str, Any] = {}
 
@@ -134,9 +136,13 @@ def hold(gateway_url: str, key: str, gateway_pid: int, n: int,
             opened = int(latest.get("open", 0))
             if opened > peak_open:
                 peak_open, rss_at_peak = opened, procs.rss_bytes(gateway_pid)
+                if on_sample is not None:
+                    on_sample()
             if opened >= n:
                 time.sleep(2)  # a little steady state with every stream open
                 rss_at_peak = max(rss_at_peak, procs.rss_bytes(gateway_pid))
+                if on_sample is not None:
+                    on_sample()
                 break
             if latest.get("done", 0) > 0 and opened < peak_open:
                 break  # streams have started to finish: the plateau is behind us
