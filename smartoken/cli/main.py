@@ -141,7 +141,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         return
     from smartoken.server import run
 
-    app = create_app(settings, run_migrations=migrate)
+    app = create_app(settings, run_migrations=migrate, freeze_heap=True)
     run(app, drain_delay=settings.shutdown_delay_s, host=host, port=port, loop="uvloop",
         http="httptools", log_level=level, access_log=False, lifespan="on", **ops)
 
