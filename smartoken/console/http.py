@@ -60,6 +60,23 @@ def ms(value: int | None) -> str:
     return "< 1 ms" if int(value) < 1 else f"{int(value):,} ms"
 
 
+# Reasons the gateway writes on wallet transactions (ledger, codes, sign-up, first start): shown
+# in the reader's language; an admin's own reason is shown as written.
+REASONS = (("usage ", N_("usage %(detail)s", detail="")),
+           ("redemption code ", N_("redemption code %(detail)s", detail="")))
+FIXED_REASONS = (N_("opening credit"), N_("first-start credit"),
+                 N_("trial credit (email verified)"))
+
+
+def reason(text: str | None, locale: str) -> str | None:
+    if not text or locale == locales.DEFAULT:
+        return text
+    for prefix, msg in REASONS:
+        if text.startswith(prefix):
+            return translate(N_(msg.template, detail=text[len(prefix):]), locale)
+    return translate(text, locale) if text in FIXED_REASONS else text
+
+
 def make_templates(tz: ZoneInfo, locale: str = "en") -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
@@ -96,7 +113,8 @@ def make_templates(tz: ZoneInfo, locale: str = "en") -> Jinja2Templates:
                        # A value from code (a status, a kind, a message) in the page's language;
                        # unlike ``_(value)`` it is escaped like any value.
                        tr=lambda text: translate(str(text), locale) if text else text,
-                       error_summary=lambda code: summary(code) if locale == "zh_CN" else "")
+                       error_summary=lambda code: summary(code) if locale == "zh_CN" else "",
+                       reason=lambda text: reason(text, locale))
     env.globals.update(locale=locale, html_lang=locales.HTML_LANG[locale],
                        locale_names=locales.NAMES,
                        # A family's or model's text as the catalog translates it (catalog/model.py).

@@ -28,7 +28,7 @@ ALLOWED = frozenset((
     "Qwen", "GLM", "MiniMax", "StepFun", "Doubao", "ERNIE", "Hunyuan", "Spark", "SenseNova",
     "Pangu", "Zhinao", "Yi", "InternLM", "LongCat", "Baichuan", "Seed", "API", "SDK", "SDKs",
     "URL", "JSON", "CSV", "SSE", "TTFT", "USD", "CNY", "UTC", "HTTP", "HTTPS", "ID", "IDs",
-    "CSRF", "FIM", "NLP", "NUL", "AI", "PR", "Token", "token", "PDF", "DOCX", "TXT", "HTML",
+    "CSRF", "FIM", "NLP", "NUL", "AI", "PR", "SMTP", "Token", "token", "PDF", "DOCX", "TXT", "HTML",
     "Markdown", "cURL", "TypeScript", "Python", "LangChain", "K", "M", "ms", "s", "B", "KB",
     "MB", "GB", "KEY", "WEIGHT", "MODEL", "PRIORITY", "off", "sk",
 ))
@@ -39,10 +39,11 @@ SKIP_TAGS = frozenset({"script", "style", "code", "pre", "textarea", "svg"})
 VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "source", "wbr", "col"})
 ATTRS = ("title", "placeholder", "aria-label", "alt")
 WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
-# Identifiers, not words: anything with a digit, _, /, ., :, @ or = in it (model ids such as
-# kimi-k2.6, request ids, file names, URLs, e-mail addresses), and hyphenated lower-case ids
+# Identifiers, not words: anything with a digit, _, /, ., :, @, = or … in it (model ids such as
+# kimi-k2.6, request ids, file names, URLs, e-mail addresses, a code's last characters
+# …XQZA), and hyphenated lower-case ids
 # (deepseek-chat, file-extract) or formats (YYYY-MM-DD).
-IDENT = re.compile(r"\S*[0-9_/.:@=]\S*|\b(?:[a-z]+(?:-[a-z]+)+|[A-Z]+(?:-[A-Z]+)+)\b")
+IDENT = re.compile(r"\S*[0-9_/.:@=…]\S*|\b(?:[a-z]+(?:-[a-z]+)+|[A-Z]+(?:-[A-Z]+)+)\b")
 
 
 class _Visible(HTMLParser):
@@ -255,24 +256,56 @@ def test_every_console_page_and_message_in_chinese(make_inproc: Any) -> None:
                                                     "amount": "1.5", "batch": "b1"})
     pages["codes: created"] = made.text if made.status_code != 303 else \
         _get(admin, made.headers["location"])
-    codes = re.findall(r"\b([A-Z0-9]{4,}(?:-[A-Z0-9]{4,}){2,})\b", pages["codes: created"])
+    shown = re.search(r'<pre id="made-codes"[^>]*>(.*?)</pre>', pages["codes: created"], re.S)
+    codes = shown.group(1).split() if shown else []
+    assert codes
     pages["redeem: wrong"] = admin.post("/console/wallet/redeem", data={
         "csrf_token": csrf, "code": "NOPE-NOPE-NOPE"}).text
-    if codes:
-        r = admin.post("/console/wallet/redeem", data={"csrf_token": csrf, "code": codes[0]})
-        pages["redeem: done"] = _get(admin, r.headers["location"]) if r.status_code == 303 \
-            else r.text
+    r = admin.post("/console/wallet/redeem", data={"csrf_token": csrf, "code": codes[0]})
+    assert r.status_code == 303, r.text[:300]
+    pages["redeem: done"] = _get(admin, r.headers["location"])
     month = records[0]["created_at"][:7] if isinstance(records[0]["created_at"], str) \
         else records[0]["created_at"].strftime("%Y-%m")
     for path in ("/console/wallet/statements", f"/console/wallet/statements/{month}",
                  "/console/admin/codes", f"{acct}/statements", f"{acct}/statements/{month}"):
         pages[path] = _get(admin, path)
 
+    # Sign-up (issue 15): the admin's policy and invites, then a visitor's pages and errors.
+    pages["signup policy: bad"] = admin.post("/console/admin/signup", data={
+        "csrf_token": csrf, "policy": "open", "trial_credit": "lots"}).text
+    pages["invites: bad"] = admin.post("/console/admin/invites", data={
+        "csrf_token": csrf, "count": "x"}).text
+    pages["invites: made"] = admin.post("/console/admin/invites", data={
+        "csrf_token": csrf, "count": "2", "expires_days": "7"}).text
+    r = admin.post("/console/admin/signup", data={"csrf_token": csrf, "policy": "open",
+                                                  "trial_credit": "1"})
+    pages["signup policy: saved"] = _get(admin, r.headers["location"]) \
+        if r.status_code == 303 else r.text
+    visitor = httpx.Client(base_url=gw.base_url, timeout=30, headers=zh)
+
+    def form(path: str, name: str, **data: str) -> None:
+        page = visitor.get(path)
+        pages[name] = page.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        r = visitor.post(path, data={"csrf_token": token.group(1) if token else "", **data})
+        pages[f"{name}: posted"] = _get(visitor, r.headers["location"]) \
+            if r.status_code == 303 else r.text
+
+    form("/console/signup", "signup", email="not-an-address", password="short")
+    form("/console/signup", "signup ok", email="new1@example.com", password=PW)
+    form("/console/forgot", "forgot", email="not-an-address")
+    form("/console/forgot", "forgot ok", email="new1@example.com")
+    form("/console/reset?token=nope", "reset", token="nope", password=PW, confirm=PW + "x")
+    for path in ("/console/check-mail", "/console/check-mail?for=reset",
+                 "/console/verify?token=nope", "/console/login?reset=1"):
+        pages[path] = visitor.get(path).text
+
     # Every page, the admin's view.
     for path in ("/console/", "/console/keys", "/console/usage", "/console/wallet",
                  "/console/playground", "/console/models", "/console/files",
                  f"/console/files/{fid}", "/console/admin/routes", "/console/admin/accounts",
                  "/console/admin/platform", "/console/admin/providers", acct,
+                 "/console/admin/signup",
                  "/console/usage?status=rejected", "/console/usage?account=all&page=2"):
         pages[path] = _get(admin, path)
     for rec in records:
@@ -322,5 +355,6 @@ def test_the_detector_reads_the_templates_it_guards() -> None:
     visited = {"_macros", "base", "admin_account", "admin_accounts", "admin_platform",
                "admin_providers", "admin_routes", "dashboard", "error", "file", "files",
                "keys", "login", "model", "models", "playground", "usage", "usage_detail",
-               "wallet", "_wallet_codes", "admin_codes", "statement", "statements"}
+               "wallet", "_wallet_codes", "admin_codes", "statement", "statements",
+               "signup", "check_mail", "forgot", "reset", "verified", "admin_signup"}
     assert templates <= visited, sorted(templates - visited)
