@@ -297,9 +297,12 @@ class RedisReserver(SharedReserver):
         self._lost()
         return res
 
-    def _lost(self) -> None:
+    def _lost(self, exc: BaseException | None = None) -> None:
         """Redis failed (or this replica spent on its share): with fail-open, what Redis does
-        not know must be pushed, and the fence raised, before the counters are used again."""
+        not know must be pushed, and the fence raised, before the counters are used again.
+        A busy pool is not an outage (Redis answers; nothing is spent on a share then)."""
+        if isinstance(exc, RedisBusy):
+            return
         self._gen += 1
         self.redis_ok = False
         if self._opt.fail_open and not self._out:
@@ -449,8 +452,8 @@ class RedisReserver(SharedReserver):
                                 "late or Redis lost it); raise SMARTOKEN_RESERVATION_TTL if "
                                 "this repeats", res.id)
                 return
-            except REDIS_ERRORS:
-                self._lost()
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
                 await asyncio.sleep(0.2 * (attempt + 1))
         # Not applied: the worst case stays held until the batch (or the expiry) releases it.
 
@@ -561,8 +564,8 @@ class RedisReserver(SharedReserver):
             self._unapplied.append((account_id, versions[account_id], done, args))
         try:
             await self._apply_batches()
-        except REDIS_ERRORS:
-            self._lost()
+        except REDIS_ERRORS as exc:
+            self._lost(exc)
             raise
 
     async def _apply_batches(self) -> None:
@@ -637,8 +640,8 @@ class RedisReserver(SharedReserver):
                 if self._out:
                     await self._rejoin_shared()
                 await self.alive_once()
-            except REDIS_ERRORS:
-                self._lost()
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
             except Exception:
                 log.warning("liveness beat failed", exc_info=True)
             await asyncio.sleep(ALIVE_EVERY)
@@ -664,8 +667,8 @@ class RedisReserver(SharedReserver):
                 if fixed and fixed > 0:
                     log.warning("healed %d reservation sums in Redis that had drifted", fixed)
                 self.redis_ok = True
-            except REDIS_ERRORS:
-                self._lost()
+            except REDIS_ERRORS as exc:
+                self._lost(exc)
             except Exception:
                 log.warning("reservation heartbeat failed", exc_info=True)
 

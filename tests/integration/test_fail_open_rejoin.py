@@ -269,3 +269,20 @@ async def test_a_share_reservation_overlapping_the_acknowledgement_is_given_back
     assert "a-late" in a._live and "a-late" not in a._offline and not a._out
     assert await c.counters() == (11 * U, 19 * U)
     a.release(res)
+
+
+@pytest.mark.anyio
+async def test_a_busy_pool_is_not_an_outage() -> None:
+    """Redis answers and this process is overloaded (no pooled connection free in time): no
+    share is spent, so no push and no fence are due; only a real failure starts an outage."""
+    from smartoken.cluster.redis_pool import RedisBusy
+
+    redis = Redis.from_url(REDIS_URL)
+    opts = ClusterOptions(prefix="st-unused:", fail_open=True)
+    reserver = RedisReserver(None, Windows(ZoneInfo("UTC")), redis, opts,  # type: ignore[arg-type]
+                             "gw-busy")
+    reserver._lost(RedisBusy("all 128 Redis connections stayed in use for 10 s"))
+    assert not reserver._out
+    reserver._lost(redis_errors.ConnectionError("refused"))
+    assert reserver._out
+    await redis.aclose()
