@@ -16,15 +16,17 @@ serve: $(STAMP)
 	$(BIN)/smartoken serve
 
 # The suite runs on TEST_WORKERS pytest-xdist workers, each test file on one worker (its
-# module-scoped fixtures: a browser, a module's gateway). Compiled modules and the rewritten test
-# modules are cached (in __pycache__, git-ignored) even where the environment sets
+# module-scoped fixtures: a browser, a module's gateway); then the tests marked serial (time,
+# memory, 1000 concurrent requests) run alone. Compiled modules and the rewritten test modules
+# are cached (in __pycache__, git-ignored) even where the environment sets
 # PYTHONDONTWRITEBYTECODE: else every worker and every gateway process compiles them again.
 TEST_WORKERS ?= 4
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cacheprovider
 test: $(STAMP) agents
 	scripts/services.sh
 	$(BIN)/ruff check .
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cacheprovider \
-	  -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(PYTEST) -m serial
 
 # Coding agents for the end-to-end tests (tests/agents/package.json: Codex CLI, Claude Code);
 # without npm their tests are skipped, saying why.

@@ -97,7 +97,9 @@ class Gateway:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> Gateway:
+    # A process imports the app and loads the tokenizer (~3 s of CPU) before it answers: on a
+    # loaded machine (parallel workers, other runs) that took over 30 s.
+    def start(self, timeout: float = 90) -> Gateway:
         args = [sys.executable, "-m", "smartoken", "--data-dir", str(self.data_dir)]
         if self.config is not None:
             cfg = self.tmp / "smartoken.yaml"
@@ -114,7 +116,7 @@ class Gateway:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited early:\n{self.log()}")
             try:
-                if httpx.get(self.base_url + "/readyz", timeout=1).status_code == 200:
+                if httpx.get(self.base_url + "/readyz", timeout=5).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -61,7 +61,7 @@ class InProcessGateway(Gateway):
     _handler: _Lines | None = None
     _log_from = 0
 
-    def start(self, timeout: float = 30) -> InProcessGateway:
+    def start(self, timeout: float = 90) -> InProcessGateway:
         cfg: Path | None = None
         if self.config is not None:
             cfg = self.tmp / "smartoken.yaml"

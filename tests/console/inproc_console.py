@@ -21,7 +21,7 @@ T = TypeVar("T")
 class InprocConsole(InProcessGateway):
     banner = ""
 
-    def start(self, timeout: float = 30) -> InprocConsole:
+    def start(self, timeout: float = 90) -> InprocConsole:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             super().start(timeout)

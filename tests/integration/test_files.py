@@ -33,9 +33,9 @@ def file_rows(gw: Gateway) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def gw(fake: FakeUpstream, make_gateway: Any) -> Gateway:
-    return make_gateway(fake_config(fake, files={"max_file_mb": 1, "max_files": 5,
-                                                 "max_total_mb": 2}))
+def gw(fake: FakeUpstream, make_inproc: Any) -> Gateway:
+    return make_inproc(fake_config(fake, files={"max_file_mb": 1, "max_files": 5,
+                                                "max_total_mb": 2}))
 
 
 def test_pdf_and_docx_round_trip_through_the_sdk(gw: Gateway) -> None:
@@ -285,8 +285,8 @@ def test_chat_with_a_300_page_document_counts_the_expanded_prompt(
 
 
 def test_file_too_long_for_the_context_is_refused_before_billing(
-        fake: FakeUpstream, make_gateway: Any) -> None:
-    gw = make_gateway(fake_config(fake, models={"tiny": {
+        fake: FakeUpstream, make_inproc: Any) -> None:
+    gw = make_inproc(fake_config(fake, models={"tiny": {
         "family": "moonshot", "context_window": 2000, "input_price": "1", "output_price": "1",
         "routes": [{"provider": "fake0"}]}}))
     client = gw.client(gw.key(credit="10"))
@@ -304,8 +304,8 @@ def test_file_too_long_for_the_context_is_refused_before_billing(
 
 
 def test_moonshot_pattern_and_file_parts_work_with_the_demo_provider(
-        make_gateway: Any) -> None:
-    gw = make_gateway()  # no upstream at all: every model routes to the demo provider
+        make_inproc: Any) -> None:
+    gw = make_inproc()  # no upstream at all: every model routes to the demo provider
     client = gw.client(gw.key(credit="10"))
     up = client.files.create(file=("guide.docx", documents.docx(paragraphs=30)),
                              purpose="file-extract")

@@ -32,6 +32,7 @@ def hwm(pid: int) -> int:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
+@pytest.mark.serial  # alone, after the parallel part of `make test` (Makefile)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_eight_refused_30mb_prompts_keep_memory_and_latency(fake: FakeUpstream,
                                                             make_gateway: Any) -> None:
@@ -86,6 +87,7 @@ def test_eight_refused_30mb_prompts_keep_memory_and_latency(fake: FakeUpstream,
     assert all(r["model"] == "kimi-k2-upstream" for r in fake.requests)
 
 
+@pytest.mark.serial  # alone, after the parallel part of `make test` (Makefile)
 @pytest.mark.parametrize("chunked", [False, True])
 def test_large_accepted_body_relayed_intact(fake: FakeUpstream, make_inproc: Any,
                                             chunked: bool) -> None:

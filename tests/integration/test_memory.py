@@ -16,7 +16,8 @@ from bench.memory import processes, rollup
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+              pytest.mark.serial]  # alone, after the parallel part of `make test` (Makefile)
 MIB = 1024 * 1024
 
 

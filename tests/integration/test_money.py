@@ -97,9 +97,9 @@ def _wait_idle(admin: AdminAPI, account_id: int, key_id: int, records: int,
 # ---------------------------------------------------------------- concurrency
 
 
-def test_daily_budget_admits_exactly_what_fits(fake: FakeUpstream, make_gateway: Any) -> None:
+def test_daily_budget_admits_exactly_what_fits(fake: FakeUpstream, make_inproc: Any) -> None:
     fake.set(usage=exact_usage(), chunks=3, first_byte_delay=0.05)
-    gw = make_gateway(_config(fake), env=_env())
+    gw = make_inproc(_config(fake), env=_env())
     admin = AdminAPI(gw)
     aid = admin.account("team", credit="10")
     key, kid = admin.key(aid, daily_budget=usd(50 * W), families=["kimi"])
@@ -129,9 +129,9 @@ def test_daily_budget_admits_exactly_what_fits(fake: FakeUpstream, make_gateway:
 
 
 def test_wallet_near_zero_admits_exactly_what_it_covers(fake: FakeUpstream,
-                                                        make_gateway: Any) -> None:
+                                                        make_inproc: Any) -> None:
     fake.set(usage=exact_usage(), chunks=3, first_byte_delay=0.05)
-    gw = make_gateway(_config(fake), env=_env())
+    gw = make_inproc(_config(fake), env=_env())
     admin = AdminAPI(gw)
     aid = admin.account("small", credit=usd(30 * W + W // 2))
     key, kid = admin.key(aid)  # no key budget: only the wallet limits
@@ -155,12 +155,12 @@ def test_wallet_near_zero_admits_exactly_what_it_covers(fake: FakeUpstream,
 
 
 def test_an_upstream_reporting_more_than_reserved_is_charged_in_full(
-        fake: FakeUpstream, make_gateway: Any) -> None:
+        fake: FakeUpstream, make_inproc: Any) -> None:
     """The wallet and the budget have room for exactly the three reservations: each request is
     charged the upstream's true cost (issue 12 item 1: the operator pays it), which takes the
     wallet below zero by what the reservations did not cover; then every request is refused."""
     fake.set(usage={"prompt_tokens": 50_000, "completion_tokens": MAX_TOKENS})
-    gw = make_gateway(_config(fake), env=_env())
+    gw = make_inproc(_config(fake), env=_env())
     admin = AdminAPI(gw)
     aid = admin.account("overcount", credit=usd(3 * W))
     key, kid = admin.key(aid, daily_budget=usd(3 * W))
@@ -190,10 +190,10 @@ async def _disconnect_mid_stream(gw: Gateway, key: str, model: str) -> None:
 
 
 def test_every_failure_releases_its_reservation(fake: FakeUpstream, make_fake: Any,
-                                                make_gateway: Any) -> None:
+                                                make_inproc: Any) -> None:
     fake.set(usage=exact_usage())
     bad = make_fake(chunks=20, chunk_delay=0.1)
-    gw = make_gateway(_config(fake, bad), env=_env())
+    gw = make_inproc(_config(fake, bad), env=_env())
     admin = AdminAPI(gw)
     aid = admin.account("failures", credit="10")
     budget = 5 * W
@@ -336,7 +336,7 @@ def test_sigkill_after_answers_loses_no_record(fake: FakeUpstream, make_gateway:
 
 
 def test_windows_reset_at_midnight_in_the_configured_zone(tmp_path: Path, fake: FakeUpstream,
-                                                          make_gateway: Any) -> None:
+                                                          make_inproc: Any) -> None:
     tz = ZoneInfo("Asia/Shanghai")
     clock = tmp_path / "clock"
 
@@ -345,8 +345,8 @@ def test_windows_reset_at_midnight_in_the_configured_zone(tmp_path: Path, fake: 
 
     set_clock(2026, 3, 31, 23, 59, 50)
     fake.set(usage=exact_usage())
-    gw = make_gateway(_config(fake, timezone="Asia/Shanghai"),
-                      env=_env(SMARTOKEN_TEST_CLOCK_FILE=str(clock)))
+    gw = make_inproc(_config(fake, timezone="Asia/Shanghai"),
+                     env=_env(SMARTOKEN_TEST_CLOCK_FILE=str(clock)))
     admin = AdminAPI(gw)
     aid = admin.account("tz", credit="1")
     key, kid = admin.key(aid, daily_budget=usd(3 * W), monthly_budget=usd(4 * W))

@@ -65,6 +65,7 @@ def _burst(gw: Any, key: str, n: int) -> list[Any]:
     return asyncio.run(main())
 
 
+@pytest.mark.serial  # alone, after the parallel part of `make test` (Makefile)
 def test_1000_concurrent_budgeted_requests_on_one_process_get_no_503(
         fake: FakeUpstream, make_inproc: Any, redis_env: dict[str, str]) -> None:
     """Before: redis-py's default pool (100 connections, no wait) raised 'Too many

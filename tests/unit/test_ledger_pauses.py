@@ -20,6 +20,7 @@ from smartoken.store.bulk import SLICE
 from smartoken.store.db import make_engine, migrate
 
 
+@pytest.mark.serial  # alone, after the parallel part of `make test` (Makefile)
 def test_a_batch_is_prepared_in_slices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     turn = [0]  # bumped by a task that runs once per turn of the event loop
     rows_per_turn: Counter[int] = Counter()
