@@ -71,8 +71,8 @@ async def create_codes(request: Request) -> JSONResponse:
     _, expires = inp.expiry(data)
     made = await codes.create_batch(state.engine, count, amount, batch=batch_label(data),
                                     expires_at=expires, actor=admin.actor)
-    rows = [await store.get_code(state.engine, i) for i in made.ids]
-    out = [{**code_view(r), "code": c} for r, c in zip(rows, made.codes, strict=True) if r]
+    rows = await store.get_codes(state.engine, made.ids)
+    out = [{**code_view(r), "code": c} for r, c in zip(rows, made.codes, strict=True)]
     return JSONResponse({"object": "list", "data": out, "has_more": False}, status_code=201)
 
 

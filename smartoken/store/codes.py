@@ -42,14 +42,16 @@ async def insert_batch(engine: AsyncEngine, codes: list[NewCode], amount_micro: 
                        batch: str, expires_at: datetime | None, actor: str) -> list[int]:
     """Insert every code of a batch in one transaction; returns their ids in order."""
     at = now()
-    ids: list[int] = []
+    rows = [{"batch": batch, "code_hash": c.code_hash, "hint": c.hint,
+             "amount_micro": amount_micro, "expires_at": expires_at, "created_at": at,
+             "created_by": actor} for c in codes]
     async with engine.begin() as conn:
-        for c in codes:
-            result = await conn.execute(insert(redemption_codes).values(
-                batch=batch, code_hash=c.code_hash, hint=c.hint, amount_micro=amount_micro,
-                expires_at=expires_at, created_at=at, created_by=actor))
-            ids.append(int(result.inserted_primary_key[0]))  # type: ignore[index]
-    return ids
+        await conn.execute(insert(redemption_codes), rows)
+        found = (await conn.execute(
+            select(redemption_codes.c.id, redemption_codes.c.code_hash)
+            .where(redemption_codes.c.code_hash.in_([c.code_hash for c in codes])))).all()
+    by_hash = {str(h): int(i) for i, h in found}
+    return [by_hash[c.code_hash] for c in codes]
 
 
 async def list_codes(engine: AsyncEngine, *, batch: str | None = None, limit: int = 100,
@@ -60,6 +62,15 @@ async def list_codes(engine: AsyncEngine, *, batch: str | None = None, limit: in
     async with engine.connect() as conn:
         rows = (await conn.execute(q.limit(limit).offset(offset))).mappings().all()
     return [dict(r) for r in rows]
+
+
+async def get_codes(engine: AsyncEngine, ids: list[int]) -> list[dict[str, Any]]:
+    """The codes with these ids, in the order of ``ids``."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(redemption_codes)
+                                   .where(redemption_codes.c.id.in_(ids)))).mappings().all()
+    by_id = {int(r["id"]): dict(r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 async def get_code(engine: AsyncEngine, code_id: int) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from typing import Any
 
 import httpx
@@ -259,3 +260,17 @@ def test_cli_creates_lists_and_revokes(tmp_path: Any) -> None:
     r = runner.invoke(main, [*base, "revoke", "--batch", "fair"])
     assert r.exit_code == 0 and "3 code(s) revoked" in r.output
     assert runner.invoke(main, [*base, "list"]).output.count("revoked") == 3
+
+
+@MEMORY_ONLY
+def test_a_batch_of_a_thousand_is_quick_and_distinct(gw: Gateway) -> None:
+    admin = AdminAPI(gw)
+    t0 = time.perf_counter()
+    made = make_codes(admin, 1000, "0.01", batch="big")
+    took = time.perf_counter() - t0
+    assert len({m["code"] for m in made}) == 1000 and len({m["id"] for m in made}) == 1000
+    assert took < 10, took  # one INSERT for the batch, one SELECT back
+    [n] = gw.sql("SELECT COUNT(*) AS n FROM redemption_codes WHERE batch = 'big'")
+    assert n["n"] == 1000
+    assert admin.post("/admin/redemption-codes", {"count": 1001, "amount": "1"}) \
+        .status_code == 400
