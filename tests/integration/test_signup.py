@@ -97,6 +97,7 @@ def test_sign_up_verify_trial_once_and_sign_in(make_inproc: Any, box: Mailbox) -
     assert row["name"] == "ann.lee@example.com" and ledger_ok(gw, row["id"]) == 0
     r = c.post("/account/verify", json={"token": token_of(link)})
     assert r.status_code == 200 and r.json()["trial_credit_usd"] == "5.250000", r.text
+    assert token_of(link) not in gw.log()  # a link is a credential: never logged
     again = c.post("/account/verify", json={"token": token_of(link)})
     assert again.status_code == 200 and again.json()["trial_credit_usd"] == "0.000000"
     assert ledger_ok(gw, row["id"]) == 5_250_000
