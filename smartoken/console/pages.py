@@ -12,9 +12,11 @@ from urllib.parse import urlencode
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from smartoken.alerts import store as alert_store
 from smartoken.api import admin_views
 from smartoken.api.http import JSONResponse
 from smartoken.console import store
+from smartoken.console.alerts import recent as recent_alerts
 from smartoken.console.http import Ctx
 from smartoken.errors import InvalidRequest, NotFound
 from smartoken.i18n.message import N_
@@ -26,6 +28,7 @@ from smartoken.store import repo
 PAGE_SIZE = 50
 RECORD_WAIT_S = 3.0
 CHART_DAYS = 30
+DASHBOARD_ALERTS = 5  # the newest alerts, shown above the charts
 CSV_MAX_ROWS = 100_000
 STATUSES = (records.OK, records.PARTIAL, records.CLIENT_CLOSED, records.UPSTREAM_ERROR,
             "rejected")
@@ -71,8 +74,9 @@ async def dashboard(ctx: Ctx) -> Response:
     month_total = sum(s["month"] for s in spend.values())
     month_requests = sum(s["month_requests"] for s in spend.values())
     today_row = by_day.get(day, zero)
+    alerts = recent_alerts(await alert_store.history(engine, user.id, DASHBOARD_ALERTS))
     return ctx.render(
-        "dashboard.html", balance=balance, keys=key_rows, day=day, month=month,
+        "dashboard.html", balance=balance, keys=key_rows, day=day, month=month, alerts=alerts,
         today=today_row, month_total=month_total, month_requests=month_requests,
         by_model=by_model,
         chart_json=orjson.dumps(chart).decode().replace("<", "\\u003c"),
