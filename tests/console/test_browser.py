@@ -53,7 +53,7 @@ def test_first_run_key_sdk_usage_playground_revoke(console_gw: Gateway,
     expect(page.locator("#copy-secret")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == secret
     row = page.locator("#keys-table tr[data-key-name='e2e-key']")
-    expect(row).to_contain_text("kimi")
+    expect(row.locator("[data-family=kimi]")).to_have_text("Kimi")  # the family's name
     expect(row).to_contain_text("$2.00")
     expect(row).to_contain_text("2030-12-31")
     page.reload()
