@@ -90,16 +90,10 @@ async def save_settings(engine: AsyncEngine, account_id: int, values: dict[str, 
 
 
 async def account_email(engine: AsyncEngine, account_id: int) -> str | None:
-    """The account's verified email, when accounts have one (the sign-up's column)."""
-    email = accounts.c.get("email")
-    if email is None:
-        return None
-    verified = accounts.c.get("email_verified_at")
-    q = select(email).where(accounts.c.id == account_id)
-    if verified is not None:
-        q = q.where(verified.is_not(None))
+    """The account's email once verified (sign-up), else None."""
     async with engine.connect() as conn:
-        value = await conn.scalar(q)
+        value = await conn.scalar(select(accounts.c.email).where(
+            accounts.c.id == account_id, accounts.c.email_verified_at.is_not(None)))
     return str(value) if value else None
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from sqlalchemy import text
 
 from tests.fakes.hooks import WebhookReceiver
 from tests.fakes.upstream import FakeUpstream
@@ -107,6 +108,14 @@ def wait_events(gw: Gateway, n: int, timeout: float = 10, **where: Any) -> list[
         time.sleep(0.05)
         rows = events(gw, **where)
     return rows
+
+
+def execute(gw: Gateway, statement: str, **params: Any) -> None:
+    async def go(engine: Any) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement), params)
+
+    gw.db(go)
 
 
 def settle(gw: Gateway, seconds: float = 1.0) -> None:
@@ -366,3 +375,27 @@ def test_bad_settings_are_refused_and_change_nothing(
     assert old not in gw.log() and rotated not in gw.log()
     stored = gw.sql("SELECT webhook_secret FROM alert_settings")[0]["webhook_secret"]
     assert rotated not in stored or stored.startswith("plain:")
+
+
+def test_mail_goes_to_the_verified_account_email_by_default(
+        make_inproc: Any, upstream: FakeUpstream, hook: WebhookReceiver, smtp: Mailbox) -> None:
+    gw = make_inproc(fake_config(upstream), env=env(smtp))
+    account, key, api = setup_account(gw, hook, 10 * COST, key_budget_percents=[])
+    execute(gw, "UPDATE accounts SET email = 'alice@example.com' WHERE id = :a", a=account)
+    view = api.ok(api.patch("/account/alerts", {"low_balance_threshold": usd(9 * COST + 1)}))
+    assert view["email"] is None and view["email_recipient"] is None  # not verified yet
+    assert ask(gw, key, 1) == 1
+    [row] = wait_events(gw, 1)
+    assert row["email_state"] == "none" and row["email_to"] is None
+    execute(gw, "UPDATE accounts SET email_verified_at = CURRENT_TIMESTAMP WHERE id = :a",
+            a=account)
+    assert api.ok(api.get("/account/alerts"))["email_recipient"] == "alice@example.com"
+    AdminAPI(gw).credit(account, usd(5 * COST))  # back above: the alert closes
+    deadline = time.monotonic() + 10
+    while events(gw)[0]["period"] == "open" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ask(gw, key, 6) == 6  # below again
+    mail = smtp.wait_for("alice@example.com")
+    assert "below" in mail.subject
+    api.ok(api.patch("/account/alerts", {"email_enabled": False}))
+    assert api.ok(api.get("/account/alerts"))["email_recipient"] is None
