@@ -39,7 +39,7 @@ def signup_of(request: Request) -> Signup:
 
 
 def visitor(request: Request) -> Visitor:
-    return Visitor(request.client.host if request.client else "", str(request.base_url),
+    return Visitor(request.client.host if request.client else "",
                    negotiate(request.headers.get("accept-language"), None))
 
 

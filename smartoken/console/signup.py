@@ -31,7 +31,7 @@ def _t(request: Request, message: str, **values: Any) -> str:
 
 
 def visitor(request: Request) -> Visitor:
-    return Visitor(request.client.host if request.client else "", str(request.base_url),
+    return Visitor(request.client.host if request.client else "",
                    locale_of(request))
 
 

@@ -68,11 +68,9 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """Who asks: the client address (throttling), the base URL links start with when no
-    public URL is configured, the language of the mails."""
+    """Who asks: the client address (throttling) and the language of the mails."""
 
     address: str
-    base_url: str
     locale: str = "en"
 
 
@@ -98,8 +96,8 @@ class Signup:
             (cluster.options.prefix if cluster else "st:") + "mail:",
             bool(cluster and cluster.options.fail_open))
         if not settings.public_url and s.policy != "closed":
-            log.info("SMARTOKEN_PUBLIC_URL is not set: links in mails use the address of the "
-                     "request (set it when the gateway sits behind a proxy)")
+            log.warning("SMARTOKEN_PUBLIC_URL is not set: links in mails point at %s (set it to "
+                        "the address users reach the gateway at)", link_base(settings))
         return cls(engine, settings, state.mailer, signer, throttle)
 
     async def close(self) -> None:
@@ -253,8 +251,7 @@ class Signup:
         await self.throttle.failed(address, visitor.address)  # every request counts
 
     def _link(self, visitor: Visitor, path: str, query: dict[str, str]) -> str:
-        base = self.settings.public_url or visitor.base_url.rstrip("/")
-        return base + path + (f"?{urlencode(query)}" if query else "")
+        return link_base(self.settings) + path + (f"?{urlencode(query)}" if query else "")
 
     def _send_verification(self, account_id: int, address: str, visitor: Visitor) -> None:
         token = self.signer.verify_token(account_id, address)
@@ -289,3 +286,17 @@ def _mask(address: str) -> str:
 
 __all__ = ["LinkError", "Policy", "RuleError", "Signup", "SignupClosed", "Throttled",
            "Visitor"]
+
+
+def link_base(settings: Settings) -> str:
+    """Where links in mails point: ``public_url``, else the address the gateway listens on
+    (``localhost`` for a wildcard bind). Never the request's ``Host`` header: a visitor could
+    forge it and receive someone else's reset link at their own server."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"

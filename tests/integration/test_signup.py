@@ -303,6 +303,23 @@ def test_throttled_per_address_and_public_url_wins_over_host(make_inproc: Any,
     assert "evil.example" not in box.wait_for("gus@example.com").text
 
 
+def test_a_forged_host_never_reaches_a_mail_without_public_url(make_inproc: Any,
+                                                              box: Mailbox) -> None:
+    """Reset poisoning: with no public URL, a visitor asking for someone's reset link with a
+    forged Host header must not get a link to their own server in that person's mail."""
+    gw = gateway(make_inproc, box)
+    c = client(gw)
+    assert c.post("/account/signup", json={"email": "hal@example.com", "password": PW}
+                  ).status_code == 202
+    assert mail_link(box, "hal@example.com").startswith(gw.base_url + "/console/verify?")
+    evil = client(gw, headers={"host": "evil.example", "x-forwarded-host": "evil.example"})
+    assert evil.post("/account/password/forgot", json={"email": "hal@example.com"}
+                     ).status_code == 202
+    reset = box.wait_for("hal@example.com", count=2)
+    assert "evil.example" not in reset.text and "evil.example" not in (reset.html or "")
+    assert [x for x in reset.links() if x.startswith(gw.base_url + "/console/reset?")]
+
+
 def test_admin_api_policy_and_invites(make_inproc: Any, box: Mailbox) -> None:
     master = "mk-signup-master-key-0123456789"
     gw = make_inproc({"signup": {"policy": "closed"}},
