@@ -9,6 +9,7 @@ id), ``CUSTOMER.DISPUTE.CREATED`` and ``CUSTOMER.DISPUTE.RESOLVED`` (in the sell
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -163,9 +164,10 @@ class PayPalProvider:
     async def _access_token(self) -> str:
         if self._token and self._token[1] > time.monotonic():
             return self._token[0]
-        auth = aiohttp.BasicAuth(self._s.client_id, self._s.client_secret)
+        pair = f"{self._s.client_id}:{self._s.client_secret}".encode()
+        auth = {"authorization": "Basic " + base64.b64encode(pair).decode()}
         try:
-            async with self._http().post(self._s.api_base + "/v1/oauth2/token", auth=auth,
+            async with self._http().post(self._s.api_base + "/v1/oauth2/token", headers=auth,
                                          data={"grant_type": "client_credentials"}) as r:
                 data = await r.json(content_type=None)
                 status = r.status
