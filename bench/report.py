@@ -137,6 +137,15 @@ def section(runs: list[dict[str, Any]], scenarios: list[str], targets: list[str]
     return "\n".join(lines)
 
 
+def readme_section(full: str) -> str:
+    """The README's short form of a recorded section: the heading line, CPU per request and
+    p99 rows of the table, the verdicts and the streams line (the rest is in RESULTS.md)."""
+    keep = [line for line in full.splitlines()
+            if not line.startswith("| ") or line.startswith("| scenario")
+            or "CPU per request" in line or "p99" in line]
+    return "\n".join(keep).replace("### Latest recorded run:", "Latest recorded run:", 1)
+
+
 def record(path: Path, text: str) -> None:
     """Put ``text`` between the markers in ``path`` (appended with them the first time)."""
     doc = path.read_text() if path.exists() else "# Benchmarks\n"

@@ -33,6 +33,7 @@ from bench import procs, report, streams, wrk
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
+README_MD = ROOT / "README.md"
 PROMPT = [{"role": "user", "content": "Say something about foxes and dogs, briefly."}]
 
 
@@ -126,7 +127,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="also run LiteLLM's proxy from this virtualenv")
     p.add_argument("--only", default="", help="comma-separated scenario filter, e.g. 'c=1'")
     p.add_argument("--record", action="store_true",
-                   help="write the table, with date, machine and commit, into bench/RESULTS.md")
+                   help="write the table, with date, machine and commit, into bench/RESULTS.md "
+                   "(and its short form into README.md)")
     return p.parse_args(argv)
 
 
@@ -215,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             held = streams.hold(gw.base_url, key, gw.proc.pid, args.streams)
             print("\n" + report.streams_line(held))
         if args.record:
-            report.record(RESULTS_MD, report.section(
-                runs, names, labels, args, report.checks(runs, "gateway", "direct", "floor"),
-                held))
-            print(f"\nrecorded in {RESULTS_MD}")
+            text = report.section(runs, names, labels, args,
+                                  report.checks(runs, "gateway", "direct", "floor"), held)
+            report.record(RESULTS_MD, text)
+            report.record(README_MD, report.readme_section(text))
+            print(f"\nrecorded in {RESULTS_MD} and {README_MD}")
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
         out.write_text(json.dumps({"machine": report.machine(), "args": vars(args) | {

@@ -14,11 +14,11 @@ workers, so that only the worker count differs):
   set apart for the gateway. ``--pin`` pins wrk and the fake upstream to the last core
   (``taskset``), the gateway to the others and that one.
 - **streams** (``--streams``): that many concurrent streams from a slow upstream (60 chunks
-  2 s apart) held open through N workers, and the memory of all the gateway's processes
-  while they are open: RSS and PSS (shared pages divided among the processes, the honest sum
-  for forked workers). A process needs two descriptors per stream (client and upstream);
-  with the machine's hard open-file limit of 20,000 one worker tops out near 9,900 streams,
-  two workers hold 10,000.
+  ``--gap`` seconds apart, opened over ``--ramp`` seconds) held open through N workers, and
+  the memory of all the gateway's processes while they are open: RSS and PSS (shared pages
+  divided among the processes, the honest sum for forked workers). A process needs two
+  descriptors per stream (client and upstream); with the machine's hard open-file limit of
+  20,000 one worker tops out near 9,900 streams, two workers hold 10,000.
 """
 
 from __future__ import annotations
@@ -180,11 +180,12 @@ def wrk_pinned(url: str, connections: int, seconds: float, key: str,
         shutil.rmtree(shim.parent, ignore_errors=True)
 
 
-def hold_streams(n: int, workers: int, ramp: float) -> int:
+def hold_streams(n: int, workers: int, ramp: float, gap: float) -> int:
     fds = procs.raise_fd_limit()
     tmp = Path(tempfile.mkdtemp(prefix="smartoken-workers-streams-"))
     fast = procs.Fake(ROOT, tmp / "fake.log")
-    slow = procs.Fake(ROOT, tmp / "fake-slow.log", chunks=60, chunk_delay=2.0)
+    # 60 chunks ``gap`` seconds apart: each stream stays open an hour for the default gap
+    slow = procs.Fake(ROOT, tmp / "fake-slow.log", chunks=60, chunk_delay=gap)
     server = None
     try:
         server = Server(workers, procs.gateway_config(fast, slow), tmp)
@@ -225,14 +226,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="wrk and the fake upstream on the last core (taskset)")
     ap.add_argument("--streams", type=int, default=0,
                     help="hold this many streams open through --workers (skips the scaling)")
-    ap.add_argument("--ramp", type=float, default=60,
-                    help="seconds to open the streams over (they last two minutes)")
+    ap.add_argument("--ramp", type=float, default=120,
+                    help="seconds to open the streams over")
+    ap.add_argument("--gap", type=float, default=10,
+                    help="seconds between a slow stream's 60 chunks (10: ten minutes open)")
     a = ap.parse_args(argv)
     if not wrk.available() and not a.streams:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
     if a.streams:
-        return hold_streams(a.streams, a.workers, a.ramp)
+        return hold_streams(a.streams, a.workers, a.ramp, a.gap)
     return scaling(a.workers, a.seconds, a.repeat, a.connections, a.pin)
 
 
