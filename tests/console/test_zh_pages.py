@@ -28,9 +28,10 @@ ALLOWED = frozenset((
     "Qwen", "GLM", "MiniMax", "StepFun", "Doubao", "ERNIE", "Hunyuan", "Spark", "SenseNova",
     "Pangu", "Zhinao", "Yi", "InternLM", "LongCat", "Baichuan", "Seed", "API", "SDK", "SDKs",
     "URL", "JSON", "CSV", "SSE", "TTFT", "USD", "CNY", "UTC", "HTTP", "HTTPS", "ID", "IDs",
-    "CSRF", "FIM", "NLP", "NUL", "AI", "PR", "SMTP", "Token", "token", "PDF", "DOCX", "TXT", "HTML",
-    "Markdown", "cURL", "TypeScript", "Python", "LangChain", "K", "M", "ms", "s", "B", "KB",
-    "MB", "GB", "KEY", "WEIGHT", "MODEL", "PRIORITY", "off", "sk",
+    "CSRF", "FIM", "NLP", "NUL", "AI", "PR", "SMTP", "Webhook", "POST", "PayPal", "Stripe",
+    "Token", "token", "PDF", "DOCX", "TXT", "HTML", "Markdown", "cURL", "TypeScript", "Python",
+    "LangChain", "K", "M", "ms", "s", "B", "KB", "MB", "GB", "KEY", "WEIGHT", "MODEL",
+    "PRIORITY", "off", "sk",
 ))
 # Names of APIs and of the console's own playground key, kept as written in Chinese text.
 PHRASES = ("Chat Completions", "Files API", "Console playground", "Anthropic SDK",
@@ -300,6 +301,24 @@ def test_every_console_page_and_message_in_chinese(make_inproc: Any) -> None:
                  "/console/verify?token=nope", "/console/login?reset=1"):
         pages[path] = visitor.get(path).text
 
+    # Alerts and top-up (issue 15): the settings form and its errors; the top-up page with no
+    # payment provider configured, its return pages, a receipt that does not exist.
+    for data in ({"low_balance": "lots"}, {"percents": "abc"},
+                 {"webhook_url": "ftp://example.com/x"}, {"email": "not-an-address"},
+                 {"low_balance": "5", "percents": "50, 90", "email_enabled": "on"}):
+        r = admin.post("/console/alerts", data={"csrf_token": csrf, **data})
+        pages[f"alerts: {data}"] = _get(admin, r.headers["location"]) \
+            if r.status_code == 303 else r.text
+    r = admin.post("/console/alerts/rotate", data={"csrf_token": csrf})
+    pages["alerts: rotated"] = _get(admin, r.headers["location"]) \
+        if r.status_code == 303 else r.text
+    r = admin.post("/console/wallet/topup", data={"csrf_token": csrf, "amount": "lots"})
+    pages["topup: bad"] = r.text
+    for path in ("/console/alerts", "/console/wallet/topup", "/console/wallet/topup/done",
+                 "/console/wallet/topup/cancelled"):
+        pages[path] = admin.get(path).text
+    pages["receipt: none"] = admin.get("/console/wallet/receipts/999999").text
+
     # Every page, the admin's view.
     for path in ("/console/", "/console/keys", "/console/usage", "/console/wallet",
                  "/console/playground", "/console/models", "/console/files",
@@ -356,5 +375,6 @@ def test_the_detector_reads_the_templates_it_guards() -> None:
                "admin_providers", "admin_routes", "dashboard", "error", "file", "files",
                "keys", "login", "model", "models", "playground", "usage", "usage_detail",
                "wallet", "_wallet_codes", "admin_codes", "statement", "statements",
-               "signup", "check_mail", "forgot", "reset", "verified", "admin_signup"}
+               "signup", "check_mail", "forgot", "reset", "verified", "admin_signup",
+               "alerts", "_alerts", "topup", "topup_done", "receipt", "_receipts"}
     assert templates <= visited, sorted(templates - visited)
