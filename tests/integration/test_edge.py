@@ -146,10 +146,10 @@ def test_openapi_document_is_valid_and_matches_the_routes(fake: FakeUpstream,
     spare = gw.key("app")  # revoked by the loop; the keys it calls with stay valid
     real = {"model_id": "kimi-k2", "name": "nope", "file_id": up.json()["id"],
             "account_id": str(gw.account("app")), "key_id": str(gw.key_ids[spare]),
-            "response_id": "resp_nope", "code_id": "1", "month": "2026-11"}
+            "response_id": "resp_nope", "code_id": "1", "month": "2026-11", "invite_id": "1"}
     missing = {"model_id": "no-such-model", "name": "nope", "file_id": "file-nope",
                "account_id": "999999", "key_id": "999999", "response_id": "resp_missing",
-               "code_id": "999999", "month": "2026-13"}
+               "code_id": "999999", "month": "2026-13", "invite_id": "999999"}
     calls = _call_every_operation(gw.base_url, doc, real, [user, scoped, admin]) | \
         _call_every_operation(gw.base_url, doc, missing, [user, scoped, admin])
     seen = {status for _, _, status in calls}

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from smartoken.api.http import JSONResponse
 from smartoken.api.openapi.common import JSON, SECURITY_SCHEMES
 from smartoken.api.openapi.paths_admin import account_paths, admin_paths
+from smartoken.api.openapi.paths_alerts import ALERT_SCHEMAS, alert_paths
 from smartoken.api.openapi.paths_billing import BILLING_SCHEMAS, billing_paths
 from smartoken.api.openapi.paths_messages import MESSAGES_SCHEMAS, messages_paths
 from smartoken.api.openapi.paths_protocols import RESPONSES_SCHEMAS, protocol_paths
@@ -32,11 +33,11 @@ def document() -> JSON:
                                 "error object (Anthropic's on /v1/messages)."},
         "paths": {**relay_paths(), **protocol_paths(), **messages_paths(), **files_paths(),
                   **account_paths(), **admin_paths(), **billing_paths(),
-                  **signup_paths(),
+                  **signup_paths(), **alert_paths(),
                   **public_paths()},
         "components": {"schemas": {**SCHEMAS, **RESPONSES_SCHEMAS, **MESSAGES_SCHEMAS,
                                    **ADMIN_SCHEMAS, **BILLING_SCHEMAS,
-                                   **SIGNUP_SCHEMAS},
+                                   **SIGNUP_SCHEMAS, **ALERT_SCHEMAS},
                        "securitySchemes": SECURITY_SCHEMES},
     }
 
