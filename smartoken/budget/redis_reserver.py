@@ -58,7 +58,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -79,6 +79,7 @@ from smartoken.errors import (
     BudgetStoreUnavailable,
     InsufficientBalance,
 )
+from smartoken.ledger import journal as file_journal
 from smartoken.ledger.records import UsageRecord
 from smartoken.money import format_usd
 from smartoken.store import snapshots
@@ -97,6 +98,13 @@ HOLD = "hold"  # the window of a hold (key 0): never a real day or month
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class JournalDrainer(Protocol):
+    """Writes a dead replica's journaled records through the ledger's normal path, skipping
+    those already written (ledger/writer.py ``write_recovered``)."""
+
+    async def write_recovered(self, records: list[UsageRecord]) -> int: ...
 
 
 class _Retry(Exception):
@@ -156,6 +164,14 @@ class RedisReserver(SharedReserver):
         self._known_used: dict[tuple[int, str], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.redis_ok = True
+        # The Redis journal (issue 12, item 8): usage records waiting for their settle script
+        # to carry them, the journals of dead replicas claimed by this one, and what writes
+        # them to the ledger (set by ``attach_ledger``).
+        self._jlines: dict[str, bytes] = {}
+        self._claims: set[str] = set()
+        self._drainer: JournalDrainer | None = None
+        self._draining: asyncio.Task[None] | None = None
+        self._side: set[asyncio.Task[Any]] = set()
 
     # -------------------------------------------------------------- keys
 
@@ -445,17 +461,27 @@ class RedisReserver(SharedReserver):
 
     async def _settle_remote(self, res: Reservation, actual: int) -> None:
         keys = self._keys(res.account_id, res.key_id, res.day, res.month)
-        for attempt in range(3):
-            try:
-                if not await self._settle(keys=keys, args=[res.id, actual]):
-                    log.warning("reservation %s expired before it was settled (heartbeats "
-                                "late or Redis lost it); raise SMARTOKEN_RESERVATION_TTL if "
-                                "this repeats", res.id)
-                return
-            except REDIS_ERRORS as exc:
-                self._lost(exc)
-                await asyncio.sleep(0.2 * (attempt + 1))
-        # Not applied: the worst case stays held until the batch (or the expiry) releases it.
+        keys.append(f"{self._p}journal:{self._origin}")
+        try:
+            for attempt in range(3):
+                # the usage record, queued by the ledger since this task was made (journal())
+                line = self._jlines.pop(res.id, b"")
+                try:
+                    if not await self._settle(keys=keys, args=[res.id, actual, line]):
+                        log.warning("reservation %s expired before it was settled (heartbeats "
+                                    "late or Redis lost it); raise SMARTOKEN_RESERVATION_TTL "
+                                    "if this repeats", res.id)
+                    return
+                except REDIS_ERRORS as exc:
+                    if line:
+                        self._jlines[res.id] = line
+                    self._lost(exc)
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            # Not applied: the worst case stays held until the batch (or the expiry) releases it.
+        finally:
+            late = self._jlines.pop(res.id, None)  # queued while the script was running
+            if late:
+                await self._jset(res.id, late)
 
     # -------------------------------------------------------------- holds and views
 
@@ -558,6 +584,7 @@ class RedisReserver(SharedReserver):
                 # A fail-open cost now travels with its batch (added by AFTER_BATCH).
                 self._offline.pop(r.id, None)
                 self._offline_cost.pop(r.id, None)
+        self._forget_journaled(batch)
         self._batch_seq += 1
         for account_id, args in per_account.items():
             done = f"{self._p}done:{self._origin}:{self._batch_seq}:{account_id}"
@@ -617,10 +644,18 @@ class RedisReserver(SharedReserver):
         """Refresh this replica's liveness key and release the reservations of replicas whose
         key expired. Returns how many were released."""
         p = self._p
-        was, released, named = await self._liveness(
+        was, released, named, claimed = await self._liveness(
             keys=[f"{p}alive:{self._origin}", f"{p}own:{self._origin}", f"{p}owners",
                   f"{p}resd", f"{p}res", f"{p}fence"],
             args=[p, self._origin, int(ALIVE_TTL * 1000)])
+        if claimed:
+            self._claims.update(_text(c) for c in claimed)
+            log.warning("claimed %d journals of replicas that stopped; writing them",
+                        len(claimed))
+        if self._claims and self._drainer is not None and (
+                self._draining is None or self._draining.done()):
+            self._draining = asyncio.get_running_loop().create_task(
+                self._drain_claims(), name="journal-drain")
         if released:
             log.warning("released %d reservations of replicas that stopped (liveness key "
                         "expired)", released)
@@ -633,6 +668,79 @@ class RedisReserver(SharedReserver):
         if int(named):  # a replica came back from an outage: push and acknowledge
             await self._rejoin(named=True)
         return int(released)
+
+    # -------------------------------------------------------------- the Redis journal
+
+    def attach_ledger(self, drainer: JournalDrainer) -> None:
+        """The ledger that writes the journals of dead replicas claimed by this one."""
+        self._drainer = drainer
+
+    def journal(self, rid: str, line: bytes, *, progress: bool = False) -> None:
+        """Keep a usage record (or a running stream's progress) in this replica's journal
+        hash until its batch commits. Never awaits. A final record rides on its settle
+        script when one is pending (no extra round trip); otherwise it is written by its own
+        tracked command, which the ledger batch waits for like a settle."""
+        if self._out:  # Redis is away: the file journal still has it
+            return
+        if progress:
+            self._side_task(self._jset("p:" + rid, line))
+        elif rid in self._settles and rid not in self._jlines:
+            self._jlines[rid] = line
+        elif rid not in self._settles:
+            self._track(rid, self._jset(rid, line))
+
+    def _side_task(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def _jset(self, field: str, line: bytes) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._redis.hset(f"{self._p}journal:{self._origin}", field, line)
+
+    def _forget_journaled(self, batch: list[UsageRecord]) -> None:
+        """The batch committed: one HDEL drops its records and their streams' progress."""
+        fields = [r.id for r in batch]
+        fields += ["p:" + r.id for r in batch if r.stream]
+        if fields:
+            self._side_task(self._jdel(fields))
+
+    async def _jdel(self, fields: list[str]) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._redis.hdel(f"{self._p}journal:{self._origin}", *fields)
+
+    async def _drain_claims(self) -> None:
+        """Write each claimed journal (final records; a stream's last progress when it has
+        no final record), then delete it. A failure keeps it for the next beat."""
+        assert self._drainer is not None
+        for key in sorted(self._claims):
+            try:
+                entries = await self._redis.hgetall(key)
+                final: dict[str, UsageRecord] = {}
+                cut: dict[str, UsageRecord] = {}
+                for field, line in entries.items():
+                    rec, _ = file_journal.parse_entry(line)
+                    if rec is None:
+                        log.warning("journal %s: skipped an unreadable entry", key)
+                    elif _text(field).startswith("p:"):
+                        cut[rec.id] = rec
+                    else:
+                        final[rec.id] = rec
+                for rid, rec in cut.items():
+                    final.setdefault(rid, rec)
+                written = await self._drainer.write_recovered(list(final.values()))
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(key)
+                    pipe.srem(f"{self._p}jclaims:{self._origin}", key)
+                    await pipe.execute()
+            except Exception:
+                log.warning("could not write the claimed journal %s; retrying", key,
+                            exc_info=True)
+                continue
+            self._claims.discard(key)
+            if written:
+                log.warning("wrote %d usage records from the journal of a replica that "
+                            "stopped (%s)", written, key)
 
     async def _alive(self) -> None:
         while True:
@@ -733,6 +841,11 @@ class RedisReserver(SharedReserver):
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._draining is not None:
+            self._draining.cancel()
+            await asyncio.gather(self._draining, return_exceptions=True)
+        if self._side:
+            await asyncio.gather(*self._side, return_exceptions=True)
         pending = list(self._settles.values())
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)

@@ -105,13 +105,16 @@ redis.call('SADD', KEYS[11], ARGV[2])
 return {'ok', 0}
 """
 
-# KEYS: ab ar ksd krd ksm krm res resd
-# ARGV: id actual
+# KEYS: ab ar ksd krd ksm krm res resd (9-12 unused) journal
+# ARGV: id actual [journal line]
+# With a journal line (the request's usage record as JSON), it is kept in the replica's
+# journal hash under the request id first, in the same round trip (see LIVENESS).
 # Turns a live reservation into its actual cost (0 releases it). The settled cost stays held in
 # the reservation sums until the ledger batch that writes it has committed (AFTER_BATCH), so a
 # counter reloaded from the ledger in between can never forget it. Returns 1 if the reservation
 # was still held, 0 if it had expired (swept) or Redis lost it.
 SETTLE = """
+if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[13], ARGV[1], ARGV[3]) end
 local actual = tonumber(ARGV[2])
 local meta = redis.call('HGET', KEYS[8], ARGV[1])
 if not meta then return 0 end
@@ -188,7 +191,11 @@ return restored
 # reservations that are gone from its ``own`` set, and release every reservation of a replica
 # whose liveness key expired (killed, or stalled for longer than its TTL): within seconds, not
 # at the reservation deadline. Returns {1 if this replica's key was still there, released,
-# 1 if this replica is in the fence (it must push and acknowledge, see REJOIN)}.
+# 1 if this replica is in the fence (it must push and acknowledge, see REJOIN), the journal
+# keys claimed}. A dead replica's journal hash (``journal:<origin>``: request id -> usage record,
+# ``p:<id>`` -> a running stream's last progress) and the journals it had claimed itself are
+# renamed to ``jclaim:<this origin>:<n>`` (listed in ``jclaims:<this origin>``) in the same
+# script, so exactly one live replica drains each (and a drainer that dies passes them on).
 LIVENESS = """
 local was = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
@@ -198,6 +205,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
 end
 local p = ARGV[1]
 local released = 0
+local claimed = {}
 for _, o in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if o ~= ARGV[2] and redis.call('EXISTS', p .. 'alive:' .. o) == 0 then
     for _, id in ipairs(redis.call('SMEMBERS', p .. 'own:' .. o)) do
@@ -214,10 +222,21 @@ for _, o in ipairs(redis.call('SMEMBERS', KEYS[3])) do
       redis.call('ZREM', KEYS[5], id)
     end
     redis.call('DEL', p .. 'own:' .. o)
+    local src = {p .. 'journal:' .. o}
+    for _, c in ipairs(redis.call('SMEMBERS', p .. 'jclaims:' .. o)) do src[#src + 1] = c end
+    for _, s in ipairs(src) do
+      if redis.call('EXISTS', s) == 1 then
+        local dst = p .. 'jclaim:' .. ARGV[2] .. ':' .. redis.call('INCR', p .. 'jseq')
+        redis.call('RENAME', s, dst)
+        redis.call('SADD', p .. 'jclaims:' .. ARGV[2], dst)
+        claimed[#claimed + 1] = dst
+      end
+    end
+    redis.call('DEL', p .. 'jclaims:' .. o)
     redis.call('SREM', KEYS[3], o)
   end
 end
-return {was, released, redis.call('SISMEMBER', KEYS[6], ARGV[2])}
+return {was, released, redis.call('SISMEMBER', KEYS[6], ARGV[2]), claimed}
 """
 
 # KEYS: counter floor;  ARGV: field value version gen ttl heal

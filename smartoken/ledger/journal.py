@@ -44,12 +44,18 @@ _values = attrgetter(*ROW_FIELDS)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
 
 
-def _line(rec: UsageRecord) -> bytes:
+def line(rec: UsageRecord) -> bytes:
+    """A final record's journal line (also the value kept in Redis, redis_reserver.py)."""
     return orjson.dumps(_values(rec)) + b"\n"
 
 
-def _progress_line(rec: UsageRecord) -> bytes:
+def progress_line(rec: UsageRecord) -> bytes:
     return orjson.dumps({"p": _values(rec)}) + b"\n"
+
+
+def parse_entry(raw: bytes) -> tuple[UsageRecord | None, bool]:
+    """A journal line or Redis journal value: the record, and whether it is a progress."""
+    return _parse_any(raw)
 
 
 def _parse(line: bytes) -> UsageRecord | None:
@@ -99,16 +105,16 @@ class Journal:
         self._fd = os.open(path, _FLAGS, 0o600)
         self._segments.append([path, 0])
 
-    def append(self, rec: UsageRecord) -> None:
-        os.write(self._fd, _line(rec))
+    def append(self, rec: UsageRecord, data: bytes | None = None) -> None:
+        os.write(self._fd, line(rec) if data is None else data)
         self._segments[-1][1] += 1
         self._progress.pop(rec.id, None)
 
     def progress(self, rec: UsageRecord) -> None:
         """What a running stream would be billed if cut now (replaced by its final record)."""
-        line = _progress_line(rec)
-        os.write(self._fd, line)
-        self._progress[rec.id] = line
+        data = progress_line(rec)
+        os.write(self._fd, data)
+        self._progress[rec.id] = data
 
     def rotate(self) -> None:
         """Start a new segment (when the current one holds records), carrying the last

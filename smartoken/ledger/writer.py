@@ -69,6 +69,13 @@ class LedgerHooks(Protocol):
     async def after_write(self, batch: list[UsageRecord], versions: dict[int, int]) -> None: ...
 
 
+class JournalMirror(Protocol):
+    """A second, shared copy of the crash journal (budget/redis_reserver.py: a Redis hash per
+    replica, drained by any live replica when this one dies). Synchronous, never awaits."""
+
+    def journal(self, rid: str, line: bytes, *, progress: bool = False) -> None: ...
+
+
 class _Stalled(Exception):
     """The database failed (not the data): ``done`` records from the batch's front are
     written, the rest stay queued."""
@@ -104,7 +111,7 @@ class LedgerWriter:
     def __init__(
         self, engine: AsyncEngine, origin: str, interval: float = 0.25, max_batch: int = 1000,
         hooks: LedgerHooks | None = None, journal: Journal | None = None,
-        on_dead_letter: Callable[[], None] | None = None,
+        on_dead_letter: Callable[[], None] | None = None, mirror: JournalMirror | None = None,
     ) -> None:
         # Each flush has a fixed cost (a transaction, several hops to the database thread):
         # every 50 ms it cost ~0.1 ms of CPU per request at 1,000 requests/s (bench/).
@@ -115,6 +122,7 @@ class LedgerWriter:
         self._interval = interval
         self._max_batch = max_batch
         self._on_dead_letter = on_dead_letter
+        self._mirror = mirror
         self._queue: list[UsageRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,21 +145,28 @@ class LedgerWriter:
     def record(self, rec: UsageRecord) -> None:
         sanitise(rec)
         self._queue.append(rec)
-        if self._journal is not None:
-            try:
-                self._journal.append(rec)
-            except OSError:  # disk full, folder gone: keep billing, without the journal
-                log.exception("ledger journal write failed; journal off until restart")
-                self._journal = None
+        if self._journal is not None or self._mirror is not None:
+            line = journal.line(rec)
+            if self._mirror is not None:
+                self._mirror.journal(rec.id, line)
+            if self._journal is not None:
+                try:
+                    self._journal.append(rec, line)
+                except OSError:  # disk full, folder gone: keep billing, without the journal
+                    log.exception("ledger journal write failed; journal off until restart")
+                    self._journal = None
         if len(self._queue) >= self._max_batch:
             self._wake.set()
 
     def progress(self, rec: UsageRecord) -> None:
         """A running stream's record so far, to the crash journal only (never queued): if the
         process dies before the stream ends, recovery bills it for what it delivered."""
+        sanitise(rec)
+        if self._mirror is not None:
+            self._mirror.journal(rec.id, journal.progress_line(rec), progress=True)
         if self._journal is not None:
             try:
-                self._journal.progress(sanitise(rec))
+                self._journal.progress(rec)
             except OSError:
                 log.exception("ledger journal write failed; journal off until restart")
                 self._journal = None
@@ -346,20 +361,7 @@ class LedgerWriter:
         total = 0
         for orphan in journal.orphans(folder, min_age):
             try:
-                records = orphan.records()
-                ids = [r.id for r in records]
-                known: set[str] = set()
-                async with self._engine.connect() as conn:
-                    for i in range(0, len(ids), 500):
-                        rows = await conn.execute(select(usage_records.c.id).where(
-                            usage_records.c.id.in_(ids[i:i + 500])))
-                        known.update(row[0] for row in rows)
-                missing = [sanitise(r) for r in records if r.id not in known]
-                for i in range(0, len(missing), self._max_batch):
-                    try:
-                        await self._commit(missing[i:i + self._max_batch])
-                    except _Stalled as stalled:
-                        raise stalled.cause from None
+                missing = await self.write_recovered(orphan.records())
                 if on_orphan is not None:
                     await on_orphan(orphan.lock.stem)
             except Exception:  # the database is unavailable: keep the files, serve on
@@ -370,6 +372,25 @@ class LedgerWriter:
             orphan.release(delete=True)
             if missing:
                 log.warning("ledger journal: recovered %d usage records of %s, a process that "
-                            "stopped before writing them", len(missing), orphan.lock.stem)
-            total += len(missing)
+                            "stopped before writing them", missing, orphan.lock.stem)
+            total += missing
         return total
+
+    async def write_recovered(self, records: list[UsageRecord]) -> int:
+        """Write the records of a process that died, those not in the database yet, as
+        ordinary batches (a refused record is dead-lettered, one already written is dropped).
+        Raises when the database fails. Returns how many were written."""
+        ids = [r.id for r in records]
+        known: set[str] = set()
+        async with self._engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                rows = await conn.execute(select(usage_records.c.id).where(
+                    usage_records.c.id.in_(ids[i:i + 500])))
+                known.update(row[0] for row in rows)
+        missing = [sanitise(r) for r in records if r.id not in known]
+        for i in range(0, len(missing), self._max_batch):
+            try:
+                await self._commit(missing[i:i + self._max_batch])
+            except _Stalled as stalled:
+                raise stalled.cause from None
+        return len(missing)

@@ -18,6 +18,7 @@ from typing import Any
 
 import openai
 import pytest
+import redis as redis_sync
 
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import ROOT, Gateway, fake_config
@@ -163,6 +164,64 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
     assert_invariants(gws[0], aid, answered=10)
 
 
+def test_killed_replica_journal_drained_by_the_others(
+        tmp_path: Path, fake: FakeUpstream, cluster_env: dict[str, str], stop_all: Any) -> None:
+    """Issue 12 item 8: a SIGKILLed replica that never comes back (separate data folders, as
+    on separate hosts). Its answered-but-unflushed requests and its cut streams' progress
+    are in its Redis journal; a live replica claims and writes them within seconds."""
+    cost = exact_usage(fake)
+    gws = []
+    for i in range(3):  # replica 1 flushes once a minute: its answers stay unwritten
+        sub = tmp_path / f"replica{i}"
+        sub.mkdir()
+        extra = {"ledger_flush_ms": 60_000} if i == 1 else {}
+        gws.append(Gateway(sub, fake_config(fake, **extra), cluster_env).start())
+    stop_all.extend(gws)
+    key = gws[0].key("team", credit="100")
+    aid = gws[0].account("team")
+    kid = gws[0].key_ids[key]
+    # five answered requests on replica 1, none written yet
+    assert len(ok(spread([gws[1]], key, 5))) == 5
+    assert gws[0].usage(key_id=kid) == []
+    exact_usage(fake, chunks=40, chunk_delay=0.25)  # streams last ~10 s
+    killed_at: list[float] = []
+
+    async def scenario() -> None:
+        client, streams = await _open_streams(gws[1], key, 3)
+        await asyncio.sleep(1.5)  # each stream has delivered a few chunks (and progress)
+        gws[1].kill()
+        killed_at.append(time.monotonic())
+        for stream in streams:
+            with pytest.raises((openai.APIError, Exception)):
+                async for _ in stream:
+                    pass
+        await client.close()
+
+    asyncio.run(scenario())
+    exact_usage(fake)
+    done = gws[0].wait_usage(5, timeout=15, key_id=kid, status="ok")
+    cut = gws[0].wait_usage(3, timeout=15, key_id=kid, status="partial")
+    assert time.monotonic() - killed_at[0] < 8  # liveness 3 s + a beat + the write
+    assert len(done) == 5 and len(cut) == 3
+    for r in cut:
+        assert 0 < r["cost_micro"] < cost and r["completion_tokens"] > 0, r
+        assert r["error"].startswith("stream cut: the gateway process serving it stopped")
+    # the surviving replicas keep serving on counters that include what was drained
+    assert len(ok(spread([gws[0], gws[2]], key, 4))) == 4
+    gws[0].wait_usage(9, timeout=20, key_id=kid, status="ok")
+    spent = assert_ledger_consistent(gws[0], aid, 100_000_000)
+    assert spent == 9 * cost + sum(r["cost_micro"] for r in cut)
+    assert_invariants(gws[0], aid, answered=12)
+    # the journal was claimed, written and deleted: nothing left to drain twice
+    r = redis_sync.Redis.from_url(REDIS_URL)
+    try:
+        prefix = cluster_env["SMARTOKEN_REDIS_PREFIX"]
+        wait_for(lambda: not list(r.scan_iter(f"{prefix}jclaim:*")), 10,
+                 "the claimed journal to be deleted")
+    finally:
+        r.close()
+
+
 def test_sigterm_drains_streams_and_flushes(tmp_path: Path, fake: FakeUpstream,
                                             cluster_env: dict[str, str],
                                             stop_all: Any) -> None:
@@ -189,7 +248,6 @@ def test_sigterm_drains_streams_and_flushes(tmp_path: Path, fake: FakeUpstream,
     rows = gw.usage(status="ok")
     assert len(rows) == 2  # written before the process exited
     assert assert_ledger_consistent(gw, aid, 100_000_000) == 2 * cost
-    import redis as redis_sync
     r = redis_sync.Redis.from_url(REDIS_URL)
     prefix = cluster_env["SMARTOKEN_REDIS_PREFIX"]
     assert int(r.get(f"{prefix}ar:{aid}") or 0) == 0 and r.zcard(f"{prefix}res") == 0

@@ -276,7 +276,7 @@ def test_a_journal_line_written_before_a_column_was_added_still_reads(tmp_path: 
     rec = record(1, 1, 5)
     rec.cache_write_tokens = 40
     rec.protocol = "messages"
-    line = journal._line(rec)
+    line = journal.line(rec)
     assert journal._parse(line) == rec
     values = orjson.loads(line)
     old = journal._parse(orjson.dumps(values[:ROW_FIELDS.index("cache_write_tokens")]))
