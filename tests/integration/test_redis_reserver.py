@@ -160,3 +160,75 @@ def test_counters_that_cannot_be_loaded_from_the_database_are_a_503(
             await engine.dispose()
 
     asyncio.run(main())
+
+
+def test_a_dead_replicas_journal_is_claimed_once_and_drained(
+        redis_prefix: str) -> None:  # noqa: F811
+    """Issue 12 item 8: two live replicas run their liveness beat at once after a third one
+    died; its journal hash is claimed by exactly one, which writes its final records (and the
+    last progress of a stream with no final record, never the progress of one that has) and
+    deletes it. A drainer that fails keeps the claim for the next beat."""
+    from datetime import UTC, datetime
+
+    from smartoken.ledger import journal
+    from smartoken.ledger.records import UsageRecord
+
+    def rec(rid: str, cost: int, status: str = "ok") -> UsageRecord:
+        return UsageRecord(rid, datetime.now(UTC), 1, 1, "m", "m", "2026-12-02", "2026-12",
+                           stream=True, status=status, cost_micro=cost)
+
+    class Drainer:
+        def __init__(self, fail: bool = False) -> None:
+            self.fail = fail
+            self.got: list[UsageRecord] = []
+
+        async def write_recovered(self, records: list[UsageRecord]) -> int:
+            if self.fail:
+                raise OSError("database down")
+            self.got += records
+            return len(records)
+
+    async def main() -> None:
+        r = Redis.from_url(REDIS_URL)
+        p = redis_prefix
+        try:
+            live = [RedisReserver(None, Windows(ZoneInfo("UTC")), r,  # type: ignore[arg-type]
+                                  ClusterOptions(prefix=p), name) for name in ("gw-a", "gw-b")]
+            drainers = [Drainer(fail=True), Drainer(fail=True)]
+            for reserver, drainer in zip(live, drainers, strict=True):
+                reserver.attach_ledger(drainer)
+            await r.sadd(f"{p}owners", "gw-dead")  # it beat once, then was SIGKILLed
+            await r.hset(f"{p}journal:gw-dead", mapping={
+                "req_done": journal.line(rec("req_done", 500)),
+                "p:req_done": journal.progress_line(rec("req_done", 100, "partial")),
+                "p:req_cut": journal.progress_line(rec("req_cut", 70, "partial")),
+                "req_bad": b"\xff\x00not json",
+            })
+            await asyncio.gather(*(x.alive_once() for x in live))
+            owners = [x for x in live if x._claims]
+            assert len(owners) == 1, [x._claims for x in live]
+            owner = owners[0]
+            drainer = drainers[live.index(owner)]
+            (claim,) = owner._claims
+            assert claim.startswith(f"{p}jclaim:{owner._origin}:")
+            assert not await r.exists(f"{p}journal:gw-dead")
+            assert owner._draining is not None
+            await owner._draining  # the database is down: the claim stays
+            assert await r.exists(claim) and owner._claims == {claim}
+            drainer.fail = False
+            await owner.alive_once()
+            assert owner._draining is not None
+            await owner._draining
+            got = {x.id: x for x in drainer.got}
+            assert set(got) == {"req_done", "req_cut"}
+            assert got["req_done"].cost_micro == 500 and got["req_done"].status == "ok"
+            assert got["req_cut"].cost_micro == 70 and got["req_cut"].status == "partial"
+            assert not await r.exists(claim) and not owner._claims
+            assert not await r.smembers(f"{p}jclaims:{owner._origin}")
+            # nothing is drained twice
+            await asyncio.gather(*(x.alive_once() for x in live))
+            assert len(drainer.got) == 2 and not any(x._claims for x in live)
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())
