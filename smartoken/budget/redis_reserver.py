@@ -675,18 +675,20 @@ class RedisReserver(SharedReserver):
         """The ledger that writes the journals of dead replicas claimed by this one."""
         self._drainer = drainer
 
-    def journal(self, rid: str, line: bytes, *, progress: bool = False) -> None:
+    def journal(self, rid: str, line: bytes, *, progress: bool = False,
+                cost: int = 0) -> None:
         """Keep a usage record (or a running stream's progress) in this replica's journal
         hash until its batch commits. Never awaits. A final record rides on its settle
-        script when one is pending (no extra round trip); otherwise it is written by its own
-        tracked command, which the ledger batch waits for like a settle."""
+        script when one is pending (no extra round trip); otherwise, when it costs anything
+        (a refused request costs nothing: no round trip for it), by its own tracked command,
+        which the ledger batch waits for like a settle."""
         if self._out:  # Redis is away: the file journal still has it
             return
         if progress:
             self._side_task(self._jset("p:" + rid, line))
         elif rid in self._settles and rid not in self._jlines:
             self._jlines[rid] = line
-        elif rid not in self._settles:
+        elif rid not in self._settles and cost:
             self._track(rid, self._jset(rid, line))
 
     def _side_task(self, coro: Any) -> None:
@@ -708,6 +710,15 @@ class RedisReserver(SharedReserver):
     async def _jdel(self, fields: list[str]) -> None:
         with contextlib.suppress(*REDIS_ERRORS):
             await self._redis.hdel(f"{self._p}journal:{self._origin}", *fields)
+
+    def written_elsewhere(self, rid: str) -> None:
+        """The record of ``rid`` was already in the ledger (a live replica wrote it from this
+        replica's journal while this one was taken for dead): drop its hold here, which the
+        writer's counters already include."""
+        res = self._live.pop(rid, None)
+        self._held.pop(rid, None)
+        if res is not None:
+            self._side_task(self._settle_remote(res, 0))
 
     async def _drain_claims(self) -> None:
         """Write each claimed journal (final records; a stream's last progress when it has

@@ -73,7 +73,8 @@ class JournalMirror(Protocol):
     """A second, shared copy of the crash journal (budget/redis_reserver.py: a Redis hash per
     replica, drained by any live replica when this one dies). Synchronous, never awaits."""
 
-    def journal(self, rid: str, line: bytes, *, progress: bool = False) -> None: ...
+    def journal(self, rid: str, line: bytes, *, progress: bool = False,
+                cost: int = 0) -> None: ...
 
 
 class _Stalled(Exception):
@@ -148,7 +149,7 @@ class LedgerWriter:
         if self._journal is not None or self._mirror is not None:
             line = journal.line(rec)
             if self._mirror is not None:
-                self._mirror.journal(rec.id, line)
+                self._mirror.journal(rec.id, line, cost=rec.cost_micro)
             if self._journal is not None:
                 try:
                     self._journal.append(rec, line)
@@ -256,6 +257,9 @@ class LedgerWriter:
             raise _Stalled(0, err) from err
         if known is not None:
             log.info("ledger: usage record %s is written already; dropped the copy", rec.id)
+            forget = getattr(self._hooks, "written_elsewhere", None)
+            if forget is not None:  # the Redis reserver's hold of it (see redis_reserver)
+                forget(rec.id)
             return
         error = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
         payload = json.dumps({n: getattr(rec, n) for n in ROW_FIELDS}, default=str,
