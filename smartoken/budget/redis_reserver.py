@@ -26,9 +26,14 @@ A killed replica's reservations are released sooner (issue 12, item 8): each rep
 liveness key (``ALIVE_TTL`` = 3 s) every second and lists its reservation ids in a set of its
 own; every second each live replica releases the reservations of any replica whose liveness key
 expired, so a killed replica's hold on a budget is gone within ~4 s. Its settled-but-unwritten
-debits are in its crash journal (ledger/journal.py): written when it restarts on its data folder,
-and added to the loaded counters then (``after_write``). A replica that was only stalled for
-longer than ``ALIVE_TTL`` finds its key gone at its next beat and re-registers its reservations.
+records are in its journal hash in Redis (each rides on its SETTLE; a stream's progress about
+once a second; one HDEL per committed batch): the same LIVENESS script renames that hash to a
+claim of the live replica that found the death, which writes the records through the ledger
+(ids already written skipped) and so adds them to the loaded counters (``after_write``), then
+deletes it. A replica that was only stalled for longer than ``ALIVE_TTL`` finds its key gone at
+its next beat and re-registers its reservations; a record of it that a peer already wrote
+from its journal is dropped by its own flush, which releases the re-registered hold
+(``written_elsewhere``).
 
 Redis down: ``fail_open=False`` (default) refuses with 503 ``budget_store_unavailable``;
 ``fail_open=True`` reserves against this replica's share of what was left (budget/fallback.py).
