@@ -28,6 +28,7 @@ from smartoken.auth.secretbox import SecretBox
 from smartoken.budget.clock import clock_from_env
 from smartoken.budget.contract import Reserver
 from smartoken.budget.ratelimit import RateLimiter
+from smartoken.budget.redis_reserver import RedisReserver
 from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
@@ -215,9 +216,14 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
             # that looks (at start, then every JOURNAL_SCAN seconds), whatever the reserver.
             journal_dir = settings.data_dir / "journal"
             metrics = Metrics.from_env(env)
+            # With Redis each record is also kept in the replica's journal hash, drained by
+            # any live replica if this one dies (another host never sees the files).
+            mirror = cluster.reserver if isinstance(cluster.reserver, RedisReserver) else None
             ledger = LedgerWriter(engine, origin, interval=settings.ledger_flush_s,
                                   hooks=cluster.hooks, journal=open_journal(journal_dir, origin),
-                                  on_dead_letter=metrics.dead_letters.inc)
+                                  on_dead_letter=metrics.dead_letters.inc, mirror=mirror)
+            if mirror is not None:
+                mirror.attach_ledger(ledger)
             # Several processes may be starting: leave young journals to the periodic scan.
             await ledger.recover(journal_dir, 0.0 if cluster.mode == "memory" else 2.0)
             state = AppState(
