@@ -184,8 +184,8 @@ def test_killed_replica_journal_drained_by_the_others(
     assert len(ok(spread([gws[1]], key, 5))) == 5
     assert gws[0].usage(key_id=kid) == []
     prefix = cluster_env["SMARTOKEN_REDIS_PREFIX"]
-    r = redis_sync.Redis.from_url(REDIS_URL)
-    journals = {k: r.hlen(k) for k in r.scan_iter(f"{prefix}journal:*")}
+    rc = redis_sync.Redis.from_url(REDIS_URL)
+    journals = {k: rc.hlen(k) for k in rc.scan_iter(f"{prefix}journal:*")}
     assert sorted(journals.values()) == [5], journals  # replica 1's hash: its 5 records
     exact_usage(fake, chunks=40, chunk_delay=0.25)  # streams last ~10 s
     killed_at: list[float] = []
@@ -221,10 +221,10 @@ def test_killed_replica_journal_drained_by_the_others(
     assert_invariants(gws[0], aid, answered=12)
     # the journal was claimed, written and deleted: nothing left to drain twice
     try:
-        wait_for(lambda: not list(r.scan_iter(f"{prefix}jclaim:*")), 10,
+        wait_for(lambda: not list(rc.scan_iter(f"{prefix}jclaim:*")), 10,
                  "the claimed journal to be deleted")
     finally:
-        r.close()
+        rc.close()
 
 
 def test_sigterm_drains_streams_and_flushes(tmp_path: Path, fake: FakeUpstream,
