@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from babel.messages.pofile import read_po
 
 from smartoken.auth.secretbox import generate_key
@@ -109,8 +110,10 @@ def test_the_detector_catches_english_and_skips_what_is_allowed() -> None:
     assert english(page, ["Usage", "Copy", "it", "tokens", "Hi", "done"]) == []
 
 
-def test_the_zh_cn_catalog_has_no_fuzzy_or_empty_entries() -> None:
-    with (LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+@pytest.mark.parametrize("po", sorted((LOCALE_DIR / "zh_CN" / "LC_MESSAGES").glob("*.po")),
+                         ids=lambda p: p.name)
+def test_the_zh_cn_catalog_has_no_fuzzy_or_empty_entries(po: Path) -> None:
+    with po.open("rb") as f:
         catalog = read_po(f, locale="zh_CN")
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     empty = [m.id for m in catalog if m.id and not (
