@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
 
+from sqlalchemy import exc as sa_errors
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,7 +38,7 @@ from smartoken.api.signup_admin import signup_admin_routes
 from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
-from smartoken.errors import GatewayError, InvalidRequest, NotFound
+from smartoken.errors import DatabaseUnavailable, GatewayError, InvalidRequest, NotFound
 from smartoken.i18n.errors import localize
 from smartoken.logs import configure_logging, secrets_of
 from smartoken.payments.service import open_payments
@@ -74,9 +75,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_response(localize(err, request.headers.get("accept-language")))
 
 
+def _database_down(exc: Exception) -> bool:
+    """A database that did not answer (pool timeout, lost or refused connection), as opposed
+    to one that refused the statement (a constraint, a bug: those stay 500)."""
+    if isinstance(exc, sa_errors.TimeoutError | OSError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, sa_errors.DBAPIError) and (
+        exc.connection_invalidated
+        or isinstance(exc, sa_errors.OperationalError | sa_errors.InterfaceError))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"request_id": request.scope.get("state", {})
-                                           .get("request_id")})
+    request_id = request.scope.get("state", {}).get("request_id")
+    if _database_down(exc):
+        log.warning("database unavailable: %s", type(exc).__name__,
+                    extra={"request_id": request_id})
+        down = DatabaseUnavailable("The database did not answer in time; retry shortly. "
+                                   "The request was not billed.")
+        return _error_response(localize(down, request.headers.get("accept-language")))
+    log.exception("unhandled error", extra={"request_id": request_id})
     err = GatewayError("The gateway hit an internal error; the request was not billed.",
                        code="internal_error")
     return _error_response(localize(err, request.headers.get("accept-language")))

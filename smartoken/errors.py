@@ -140,6 +140,16 @@ class BudgetStoreUnavailable(GatewayError):
         super().__init__(message, headers={"retry-after": "1"}, **kw)  # type: ignore[arg-type]
 
 
+class DatabaseUnavailable(GatewayError):
+    """The database did not answer in time (pool exhausted, connection lost): a 503 the
+    client may retry, not an internal error."""
+
+    status, type, code = 503, "server_error", "database_unavailable"
+
+    def __init__(self, message: str, **kw: object) -> None:
+        super().__init__(message, headers={"retry-after": "1"}, **kw)  # type: ignore[arg-type]
+
+
 class BudgetStoreBusy(BudgetStoreUnavailable):
     """Redis answers, but this process waited too long for a free pooled connection."""
 

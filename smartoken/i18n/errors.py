@@ -33,6 +33,7 @@ ZH_BY_CODE = {
     "upstream_failed": "所有上游路由均失败",
     "budget_store_unavailable": "预算存储暂时不可用",
     "budget_store_busy": "预算存储繁忙",
+    "database_unavailable": "数据库暂时不可用，请稍后重试",
     "admin_required": "需要管理员权限",
     "admin_only": "仅限管理员",
     "restricted_key": "受限密钥无法执行此操作",

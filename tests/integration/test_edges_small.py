@@ -78,3 +78,35 @@ def test_console_credit_form_cannot_take_a_wallet_below_zero(gw: InProcessGatewa
     [wallet] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=bob)
     assert wallet["balance_micro"] == 0
     assert_ledger_balances(gw, bob)
+
+
+@pytest.mark.parametrize("error", ["pool", "connection", "constraint"])
+def test_a_database_that_does_not_answer_is_a_503_not_a_500(
+        gw: InProcessGateway, monkeypatch: pytest.MonkeyPatch, error: str) -> None:
+    """1000 concurrent requests on PostgreSQL exhausted the pool in key authentication and got
+    500 internal_error; a pool timeout or a lost connection is the database being unavailable
+    (503, Retry-After), while a statement the database refuses stays a 500."""
+    from sqlalchemy import exc as sa_errors
+
+    from smartoken.auth.keys import KeyCache
+
+    raised: BaseException = {
+        "pool": sa_errors.TimeoutError("QueuePool limit of size 10 overflow 10 reached"),
+        "connection": sa_errors.OperationalError("SELECT 1", {}, OSError("reset")),
+        "constraint": sa_errors.IntegrityError("INSERT", {}, Exception("duplicate key")),
+    }[error]
+    key = gw.key(credit="1")
+
+    async def down(self: KeyCache, authorization: str | None) -> None:
+        raise raised
+
+    monkeypatch.setattr(KeyCache, "authenticate", down)
+    r = httpx.post(gw.base_url + "/v1/chat/completions", timeout=15,
+                   headers={"authorization": f"Bearer {key}"},
+                   json={"model": "kimi-k2", "messages": [{"role": "user", "content": "hi"}]})
+    if error == "constraint":
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        return
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "database_unavailable"
+    assert r.headers["retry-after"] == "1"
