@@ -78,7 +78,8 @@ def test_restricted_or_unflagged_keys_of_an_admin_account_are_never_admins(
     # Before the fix each of these was an admin (its account's role made it one).
     found = admin_routes()
     assert len(found) >= 20 and ("PUT", "/admin/catalog") in found
-    ids = {"account_id": boss, "key_id": victim_id, "name": "stored"}
+    ids = {"account_id": boss, "key_id": victim_id, "name": "stored", "invite_id": 1,
+           "code_id": 1, "month": "2026-11"}
     before = snapshot(gw)
     for label, (secret, _) in lesser.items():
         api = AdminAPI(gw, secret)

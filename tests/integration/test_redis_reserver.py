@@ -84,6 +84,7 @@ def test_1000_concurrent_budgeted_requests_on_one_process_get_no_503(
     print(f"1000 concurrent budgeted requests on one process: {took:.1f} s")
 
 
+@pytest.mark.serial  # waits on a 10 s bound: alone, after the parallel part of `make test`
 def test_every_redis_key_heals_a_restored_wallet_and_a_drifted_sum(
         fake: FakeUpstream, make_inproc: Any, redis_env: dict[str, str],
         redis_prefix: str) -> None:  # noqa: F811
