@@ -20,7 +20,7 @@ serve: $(STAMP)
 # memory, 1000 concurrent requests) run alone. Compiled modules and the rewritten test modules
 # are cached (in __pycache__, git-ignored) even where the environment sets
 # PYTHONDONTWRITEBYTECODE: else every worker and every gateway process compiles them again.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 2
 PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cacheprovider
 test: $(STAMP) agents
 	scripts/services.sh
