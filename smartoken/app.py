@@ -40,6 +40,7 @@ from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
 from smartoken.errors import DatabaseUnavailable, GatewayError, InvalidRequest, NotFound
 from smartoken.i18n.errors import localize
+from smartoken.ledger.writer import database_failed
 from smartoken.logs import configure_logging, secrets_of
 from smartoken.payments.service import open_payments
 from smartoken.signup.service import Signup
@@ -76,13 +77,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _database_down(exc: Exception) -> bool:
-    """A database that did not answer (pool timeout, lost or refused connection), as opposed
-    to one that refused the statement (a constraint, a bug: those stay 500)."""
-    if isinstance(exc, sa_errors.TimeoutError | OSError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, sa_errors.DBAPIError) and (
-        exc.connection_invalidated
-        or isinstance(exc, sa_errors.OperationalError | sa_errors.InterfaceError))
+    """A database that did not answer (the ledger's test, plus a pool timeout), as opposed to
+    one that refused the statement (a constraint, a bug: those stay 500)."""
+    return database_failed(exc) or isinstance(exc, sa_errors.TimeoutError)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
