@@ -90,24 +90,35 @@ class AdminAPI:
                                  {"kind": kind, "amount": amount, "reason": reason}), 201)
 
 
+def _snapshot(gw: Gateway, account_id: int) -> dict[str, int]:
+    """The wallet's figures in one statement, so one snapshot: a replica's batch (records
+    with their debits, one transaction) committing between separate reads would look like
+    a record with no debit."""
+    [s] = gw.sql(
+        "SELECT (SELECT balance_micro FROM wallets WHERE account_id = :a) AS w, "
+        "(SELECT COALESCE(SUM(amount_micro), 0) FROM wallet_transactions"
+        " WHERE account_id = :a) AS t, "
+        "(SELECT COALESCE(SUM(amount_micro), 0) FROM wallet_transactions"
+        " WHERE account_id = :a AND kind != 'debit') AS c, "
+        "(SELECT COALESCE(SUM(amount_micro), 0) FROM wallet_transactions"
+        " WHERE account_id = :a AND kind = 'debit') AS d, "
+        "(SELECT COUNT(*) FROM wallet_transactions"
+        " WHERE account_id = :a AND kind = 'debit') AS dn, "
+        "(SELECT COALESCE(SUM(cost_micro), 0) FROM usage_records WHERE account_id = :a) AS u, "
+        "(SELECT COUNT(*) FROM usage_records WHERE account_id = :a) AS un, "
+        "(SELECT COUNT(*) FROM usage_records WHERE account_id = :a AND cost_micro != 0)"
+        " AS billed",
+        a=account_id)
+    return {k: int(v) for k, v in s.items()}
+
+
 def assert_ledger_balances(gw: Gateway, account_id: int) -> dict[str, int]:
     """wallet balance == sum of its transactions == credits - usage costs, to the micro-dollar."""
-    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
-    [t] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
-                 "WHERE account_id = :a", a=account_id)
-    [c] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
-                 "WHERE account_id = :a AND kind != 'debit'", a=account_id)
-    [d] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s, COUNT(*) AS n "
-                 "FROM wallet_transactions WHERE account_id = :a AND kind = 'debit'",
-                 a=account_id)
-    [u] = gw.sql("SELECT COALESCE(SUM(cost_micro), 0) AS s, COUNT(*) AS n FROM usage_records "
-                 "WHERE account_id = :a", a=account_id)
-    [billed] = gw.sql("SELECT COUNT(*) AS n FROM usage_records WHERE account_id = :a "
-                      "AND cost_micro != 0", a=account_id)
-    assert w["balance_micro"] == t["s"] == c["s"] - u["s"], (w, t, c, u)
-    assert -d["s"] == u["s"] and d["n"] == billed["n"]
-    assert w["balance_micro"] >= 0
-    return {"balance": int(w["balance_micro"]), "spent": int(u["s"]), "records": int(u["n"])}
+    s = _snapshot(gw, account_id)
+    assert s["w"] == s["t"] == s["c"] - s["u"], s
+    assert -s["d"] == s["u"] and s["dn"] == s["billed"], s
+    assert s["w"] >= 0, s
+    return {"balance": s["w"], "spent": s["u"], "records": s["un"]}
 
 
 def upstream_cost(fakes: Any, model: str = "kimi-k2") -> int:
@@ -144,17 +155,11 @@ def assert_invariants(gw: Gateway, account_id: int, *, fakes: Any = (), model: s
             assert -d["amount_micro"] == r["cost_micro"], (d, r["cost_micro"])
         else:
             assert r["id"] not in debits
-    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
-    [t] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
-                 "WHERE account_id = :a", a=account_id)
-    [c] = gw.sql("SELECT COALESCE(SUM(amount_micro), 0) AS s FROM wallet_transactions "
-                 "WHERE account_id = :a AND kind != 'debit'", a=account_id)
-    [u] = gw.sql("SELECT COALESCE(SUM(cost_micro), 0) AS s FROM usage_records "
-                 "WHERE account_id = :a", a=account_id)
-    assert w["balance_micro"] == t["s"] == c["s"] - u["s"], (w, t, c, u)
+    s = _snapshot(gw, account_id)
+    assert s["w"] == s["t"] == s["c"] - s["u"], s
     upstream = upstream_cost(fakes, model)
-    assert upstream <= int(c["s"]) + overrun, f"upstream billed {upstream} > wallet {c['s']}"
+    assert upstream <= s["c"] + overrun, f"upstream billed {upstream} > wallet {s['c']}"
     if budget is not None:
         assert upstream <= budget + overrun, f"upstream billed {upstream} > budget {budget}"
-    return {"balance": int(w["balance_micro"]), "spent": int(u["s"]), "records": len(recs),
+    return {"balance": s["w"], "spent": s["u"], "records": len(recs),
             "upstream": upstream}
