@@ -26,7 +26,6 @@ from smartoken.payments.contract import (
 )
 from smartoken.payments.paypal_provider import PayPalProvider
 from smartoken.payments.settings import PaymentSettings
-from smartoken.payments.stripe_provider import StripeProvider
 from smartoken.state import AppState
 
 log = logging.getLogger("smartoken.payments")
@@ -116,6 +115,10 @@ class Payments:
 def build_providers(settings: PaymentSettings) -> dict[str, PaymentProvider]:
     out: dict[str, PaymentProvider] = {}
     if settings.stripe is not None:
+        # imported here: the stripe library (with requests and httpx) holds ~8 MiB in every
+        # worker that sells nothing through it (issue 16)
+        from smartoken.payments.stripe_provider import StripeProvider
+
         out["stripe"] = StripeProvider(settings.stripe)
     if settings.paypal is not None:
         out["paypal"] = PayPalProvider(settings.paypal)
