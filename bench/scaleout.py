@@ -208,7 +208,7 @@ async def _micro(n: int) -> list[tuple[str, float]]:
     from smartoken.budget.sql_reserver import SqlReserver
     from smartoken.budget.windows import Windows
     from smartoken.cluster.options import ClusterOptions
-    from smartoken.cluster.setup import connect
+    from smartoken.cluster.redis_pool import connect
     from smartoken.store import repo
     from smartoken.store.db import make_engine, migrate
 

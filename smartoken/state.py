@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +29,6 @@ from smartoken.auth.secretbox import SecretBox
 from smartoken.budget.clock import clock_from_env
 from smartoken.budget.contract import Reserver
 from smartoken.budget.ratelimit import RateLimiter
-from smartoken.budget.redis_reserver import RedisReserver
 from smartoken.budget.reserver import RESERVATION_TTL, MemoryReserver
 from smartoken.budget.windows import Windows
 from smartoken.catalog.model import Catalog
@@ -54,6 +54,9 @@ from smartoken.store.db import check_schema, make_engine, migrate
 from smartoken.store.first_start import first_start_lock
 from smartoken.store.providers import with_stored_providers
 from smartoken.telemetry import Tracer
+
+if TYPE_CHECKING:  # imported with redis-py only when Redis is configured (cluster/setup.py)
+    from smartoken.budget.redis_reserver import RedisReserver
 
 log = logging.getLogger("smartoken")
 POLL_INTERVAL = 1.0
@@ -218,7 +221,7 @@ async def app_state(settings: Settings, *, run_migrations: bool = True,
             metrics = Metrics.from_env(env)
             # With Redis each record is also kept in the replica's journal hash, drained by
             # any live replica if this one dies (another host never sees the files).
-            mirror = cluster.reserver if isinstance(cluster.reserver, RedisReserver) else None
+            mirror = cast("RedisReserver", cluster.reserver) if cluster.mode == "redis" else None
             ledger = LedgerWriter(engine, origin, interval=settings.ledger_flush_s,
                                   hooks=cluster.hooks, journal=open_journal(journal_dir, origin),
                                   on_dead_letter=metrics.dead_letters.inc, mirror=mirror)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from tests import services, sslcache
+from tests import running, sslcache
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway
 from tests.inproc import InProcessGateway
@@ -60,13 +60,13 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         sub.mkdir()
         gw = Gateway(sub, config, env, **kw).start()
         made.append(gw)
-        services.RUNNING.append(gw.stop)
+        running.RUNNING.append(gw.stop)
         return gw
 
     yield make
     for gw in made:
         gw.stop()
-    services.RUNNING.clear()
+    running.RUNNING.clear()
 
 
 @pytest.fixture
@@ -81,10 +81,10 @@ def make_inproc(tmp_path: Path) -> Iterator[Callable[..., InProcessGateway]]:
         sub.mkdir()
         gw = InProcessGateway(sub, config, env, **kw).start()
         made.append(gw)
-        services.RUNNING.append(gw.stop)
+        running.RUNNING.append(gw.stop)
         return gw
 
     yield make
     for gw in made:
         gw.stop()
-    services.RUNNING.clear()
+    running.RUNNING.clear()

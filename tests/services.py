@@ -13,7 +13,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -22,22 +22,11 @@ import redis
 
 from smartoken.store.db import MIGRATIONS, make_engine, migrate
 from tests.harness import free_port
+from tests.running import stop_gateways
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_USER = os.environ.get("PGUSER", "postgres")
 REDIS_URL = os.environ.get("SMARTOKEN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The stops of the gateways the running test started (conftest's make_gateway/make_inproc):
-# a database or Redis prefix fixture stops them before it goes, whatever order the test named
-# its fixtures in. (Else a gateway stopped after its database was dropped retried its final
-# ledger flush for ~34 s: 4 x 34 s of one test file's teardowns.)
-RUNNING: list[Callable[[], object]] = []
-
-
-def stop_gateways() -> None:
-    while RUNNING:
-        RUNNING.pop()()
-
-
 TEMPLATE_LOCK = 0x5354_54504C  # pg_advisory_lock key of the template's making ('ST' 'TPL')
 
 

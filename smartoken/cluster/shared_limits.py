@@ -24,10 +24,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from typing import Any
-
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Any
 
 from smartoken.api.edge import AuthFailures
 from smartoken.auth.keys import KeyContext
@@ -36,8 +33,16 @@ from smartoken.console.throttle import LoginThrottle
 from smartoken.errors import GatewayError, RateLimited
 
 log = logging.getLogger("smartoken.limits")
-REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
-                redis_errors.BusyLoadingError, OSError)
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """What means Redis did not answer. redis-py is imported only where Redis is configured
+    (~8 MiB of RSS in a worker without it: issue 16)."""
+    from redis import exceptions as e
+
+    return (e.ConnectionError, e.TimeoutError, e.BusyLoadingError, OSError)
 
 _NOW = """
 local t = redis.call('TIME')
@@ -144,6 +149,7 @@ class LimitStoreUnavailable(GatewayError):
 class _Shared:
     def __init__(self, redis: Redis | None, prefix: str, fail_open: bool) -> None:
         self.redis, self.prefix, self.fail_open = redis, prefix, fail_open
+        self._errors = redis_errors() if redis is not None else (OSError,)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _down(self, exc: BaseException) -> None:
@@ -182,7 +188,7 @@ class SharedRateLimiter(_Shared):
         try:
             verdict, wait = await self._admit(keys=self._keys(key.key_id), args=[
                 key.rpm or 0, key.tpm or 0, prompt_tokens])
-        except REDIS_ERRORS as exc:
+        except self._errors as exc:
             self._down(exc)
             self.local.admit(key, prompt_tokens)
             return
@@ -207,7 +213,7 @@ class SharedRateLimiter(_Shared):
         try:
             await self._charge(keys=self._keys(key.key_id)[1:],
                                args=[key.tpm or 0, completion_tokens])
-        except REDIS_ERRORS:
+        except self._errors:
             self.local.charge(key, completion_tokens)
 
 
@@ -228,7 +234,7 @@ class SharedAuthFailures(_Shared):
         try:
             return float(await self._blocked(keys=[f"{self.prefix}af:{client}"],
                                              args=[self.local.limit]))
-        except REDIS_ERRORS:
+        except self._errors:
             return self.local.blocked_for(client)
 
     async def failed(self, client: str) -> None:
@@ -236,7 +242,7 @@ class SharedAuthFailures(_Shared):
             try:
                 await self._failed(keys=[f"{self.prefix}af:{client}"], args=[self.local.window])
                 return
-            except REDIS_ERRORS:
+            except self._errors:
                 pass  # counted here: a failure is never forgotten
         self.local.failed(client)
 
@@ -262,7 +268,7 @@ class SharedLoginThrottle(_Shared):
         try:
             wait = float(await self._wait(keys=self._keys(name, address),
                                           args=[t.window, t.per_name, t.per_address]))
-        except REDIS_ERRORS:
+        except self._errors:
             return self.local.retry_after(name, address)
         return wait if wait > 0 else None
 
@@ -272,12 +278,12 @@ class SharedLoginThrottle(_Shared):
                 await self._failed(keys=self._keys(name, address),
                                    args=[self.local.window, secrets.token_hex(8)])
                 return
-            except REDIS_ERRORS:
+            except self._errors:
                 pass
         self.local.failed(name, address)
 
     async def succeeded(self, name: str) -> None:
         self.local.succeeded(name)
         if self.redis is not None:
-            with contextlib.suppress(*REDIS_ERRORS):
+            with contextlib.suppress(*self._errors):
                 await self.redis.delete(self._keys(name, "")[0])

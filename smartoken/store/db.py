@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The newest migration's revision; tests/unit/test_schema_head.py holds it to Alembic's head.
+# The newest migration's revision; tests/unit/test_lean_imports.py holds it to Alembic's head.
 HEAD = "0025_payments"
 
 

@@ -378,7 +378,7 @@ def test_revocation_reaches_every_replica(tmp_path: Path, fake: FakeUpstream,
 
 def test_change_notices_over_pubsub(redis_prefix: str) -> None:  # noqa: F811
     from smartoken.cluster import bus
-    from smartoken.cluster.setup import connect
+    from smartoken.cluster.redis_pool import connect
 
     async def scenario() -> list[str]:
         got: list[str] = []
