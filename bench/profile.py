@@ -25,6 +25,8 @@ def summarise(collapsed: Path, top: int, main_only: bool = True) -> str:
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
+        if not n.isdigit():  # a frame name py-spy wrapped onto its own line
+            continue
         count = int(n)
         if stack.startswith("thread ("):  # recorded with --threads: keep the event loop only
             _, _, stack = stack.partition(";")

@@ -290,7 +290,12 @@ def test_redis_restarted_during_load(tmp_path: Path, fake: FakeUpstream, pg_url:
         await asyncio.sleep(2)
         await asyncio.to_thread(private_redis.start)
         up = time.monotonic()
-        await asyncio.sleep(12)
+        # Load goes on until the replicas serve again (up to 12 s), then 1 s more.
+        for _ in range(120):
+            if any(k == "ok" and t > up + 1 for t, k in timeline):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
         stop.set()
         await asyncio.gather(*workers)
         return down, up
