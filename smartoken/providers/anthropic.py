@@ -60,21 +60,32 @@ class AnthropicProvider(OpenAICompatProvider):
                             body={"message": "This route does not serve embeddings.",
                                   "type": "invalid_request_error", "code": None})
 
-    async def stream(self, body: JSON) -> AsyncIterator[JSON]:
+    async def stream(self, body: JSON) -> AsyncIterator[list[JSON]]:
         translator = dialect.StreamTranslator()
         request, native = self._request(body)
         # A secret split across two events is in neither: scrub what the client assembles.
         split = EventScrubber(self._secrets) if self._secrets else None
-        async with aclosing(self.sse(self._chat_url, request)) as events:
-            async for payload in events:
-                parsed = self.parse_event(payload)
-                for event in split.feed(parsed) if split is not None else (parsed,):
-                    chunk = translator.feed(event)
-                    if native:  # every event goes on, beside its translation (if any)
-                        chunk = chunk if chunk is not None else {"choices": []}
-                        chunk[NATIVE] = [event]
-                    if chunk is not None:
-                        yield chunk
-                    if translator.done:
-                        return
+        async with aclosing(self.sse(self._chat_url, request)) as reads:
+            async for payloads in reads:
+                batch: list[JSON] = []
+                try:
+                    for payload in payloads:
+                        parsed = self.parse_event(payload)
+                        for event in split.feed(parsed) if split is not None else (parsed,):
+                            chunk = translator.feed(event)
+                            if native:  # every event goes on, beside its translation (if any)
+                                chunk = chunk if chunk is not None else {"choices": []}
+                                chunk[NATIVE] = [event]
+                            if chunk is not None:
+                                batch.append(chunk)
+                            if translator.done:
+                                if batch:
+                                    yield batch
+                                return
+                except UpstreamError:
+                    if batch:  # what came before the failure goes out first
+                        yield batch
+                    raise
+                if batch:
+                    yield batch
         raise UpstreamError(f"{self.name}: stream ended without message_stop", kind="cut")

@@ -59,8 +59,10 @@ class Provider(Protocol):
         """Non-streaming chat completion; returns an OpenAI ``chat.completion`` object."""
         ...
 
-    def stream(self, body: JSON) -> AsyncIterator[JSON]:
-        """Streaming chat completion; yields OpenAI ``chat.completion.chunk`` objects."""
+    def stream(self, body: JSON) -> AsyncIterator[list[JSON]]:
+        """Streaming chat completion; yields OpenAI ``chat.completion.chunk`` objects, in lists:
+        the chunks one read from the upstream brought (never an empty list), so that the relay
+        writes them to the client at once, in one write, as a byte relay would."""
         ...
 
     async def embed(self, body: JSON) -> JSON: ...

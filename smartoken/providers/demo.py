@@ -136,7 +136,7 @@ class DemoProvider:
             "finish_reason": "tool_calls" if calls else "stop"}],
             "usage": self._usage(body, text, calls)}
 
-    async def stream(self, body: JSON) -> AsyncIterator[JSON]:
+    async def stream(self, body: JSON) -> AsyncIterator[list[JSON]]:
         text, calls = self._answer(body)
         head = self._head(body, "chat.completion.chunk")
 
@@ -144,18 +144,18 @@ class DemoProvider:
             return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                          "finish_reason": finish}]}
 
-        yield chunk({"role": "assistant", "content": ""})
+        yield [chunk({"role": "assistant", "content": ""})]
         if calls:
             for i, call in enumerate(calls):
                 await asyncio.sleep(self.delay)
-                yield chunk({"tool_calls": [{"index": i, **call}]})
+                yield [chunk({"tool_calls": [{"index": i, **call}]})]
         else:
             for piece in _WORDS.findall(text):
                 if self.delay:
                     await asyncio.sleep(self.delay)
-                yield chunk({"content": piece})
-        yield chunk({}, "tool_calls" if calls else "stop")
-        yield {**head, "choices": [], "usage": self._usage(body, text, calls)}
+                yield [chunk({"content": piece})]
+        yield [chunk({}, "tool_calls" if calls else "stop"),
+               {**head, "choices": [], "usage": self._usage(body, text, calls)}]
 
     async def embed(self, body: JSON) -> JSON:
         inputs = body.get("input")

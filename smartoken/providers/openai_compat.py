@@ -197,8 +197,9 @@ class OpenAICompatProvider:
     async def embed(self, body: JSON) -> JSON:
         return await self._unary(self._embed_url, body)
 
-    async def sse(self, url: URL, body: JSON) -> AsyncIterator[bytes]:
-        """POST ``body`` and yield the payload of each server-sent event as it arrives.
+    async def sse(self, url: URL, body: JSON) -> AsyncIterator[list[bytes]]:
+        """POST ``body`` and yield the payloads of the server-sent events as they arrive: those
+        each read completed, together (never an empty list).
 
         A gap longer than the idle timeout, a broken connection or a malformed answer become
         ``UpstreamError``; the iteration simply ends when the upstream closes the stream (the
@@ -227,8 +228,9 @@ class OpenAICompatProvider:
                     raise UpstreamError(f"{self.name}: stream broken ({type(exc).__name__})",
                                         kind="cut") from None
                 timer.end_read()
-                for payload in decoder.feed(data) if data else decoder.close():
-                    yield self._scrub(payload) if self._secrets else payload
+                payloads = decoder.feed(data) if data else decoder.close()
+                if payloads:
+                    yield [self._scrub(p) for p in payloads] if self._secrets else payloads
                 if not data:
                     return
         finally:
@@ -244,25 +246,36 @@ class OpenAICompatProvider:
             raise UpstreamError(f"{self.name}: malformed stream chunk", kind="protocol")
         return event
 
-    async def stream(self, body: JSON) -> AsyncIterator[JSON]:
+    async def stream(self, body: JSON) -> AsyncIterator[list[JSON]]:
         fim_call = self._fim(body)
         if fim_call is None:
             self.dialect.prepare(body, stream=True)
         url, body = fim_call or (self._chat_url, body)
         # A secret split across two events is in neither: scrub what the client assembles.
         split = StreamScrubber(self._secrets) if self._secrets else None
-        async with aclosing(self.sse(url, body)) as events:
-            async for payload in events:
-                if payload == DONE:
-                    if split is not None and (rest := split.flush()) is not None:
-                        yield rest
-                    return
-                chunk = self.parse_event(payload)
-                if "error" in chunk and not chunk.get("choices"):
-                    raise self.dialect.error(500, self._scrub(payload), None)
-                chunk = self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
-                                                     if fim_call else chunk)
-                yield chunk if split is None else split.feed(chunk)
+        async with aclosing(self.sse(url, body)) as reads:
+            async for payloads in reads:
+                batch: list[JSON] = []
+                try:
+                    for payload in payloads:
+                        if payload == DONE:
+                            if split is not None and (rest := split.flush()) is not None:
+                                batch.append(rest)
+                            if batch:
+                                yield batch
+                            return
+                        chunk = self.parse_event(payload)
+                        if "error" in chunk and not chunk.get("choices"):
+                            raise self.dialect.error(500, self._scrub(payload), None)
+                        chunk = self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
+                                                             if fim_call else chunk)
+                        batch.append(chunk if split is None else split.feed(chunk))
+                except UpstreamError:
+                    if batch:  # what came before the failure goes out first
+                        yield batch
+                    raise
+                if batch:
+                    yield batch
         raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
 
     async def list_models(self) -> list[str]:

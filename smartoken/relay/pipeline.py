@@ -385,9 +385,10 @@ class Delivered:
         return Usage(prompt, tokens.count_text("".join(self.parts)))
 
 
-async def open_stream(state: AppState, call: Call) -> tuple[Route, Any, AsyncIterator[JSON],
-                                                            JSON]:
-    """Try routes until one yields its first chunk; before that, failures fail over."""
+async def open_stream(state: AppState, call: Call) -> tuple[
+        Route, Any, AsyncIterator[list[JSON]], list[JSON]]:
+    """Try routes until one yields its first chunks (``Provider.stream``: the chunks of one
+    upstream read); before that, failures fail over."""
     last: UpstreamError | None = None
     for route in chain.routes(state, call):
         provider = _provider_for(state, route)

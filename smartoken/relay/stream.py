@@ -1,4 +1,5 @@
-"""Relaying an upstream stream to the client as SSE, chunk by chunk, never buffered.
+"""Relaying an upstream stream to the client as SSE, read by read (the chunks one upstream read
+brought go out in one write), never held back.
 
 Once the first byte is out the status is fixed: a later upstream failure ends the stream with
 an in-band error event and ``[DONE]``; delivered tokens are billed (counted by tokenizer when
@@ -43,7 +44,8 @@ class RelayStream:
     relay's, whatever the protocol."""
 
     def __init__(self, state: AppState, call: Call, route: Route, provider: Any,
-                 it: AsyncIterator[JSON], first: JSON, framer: StreamFramer) -> None:
+                 it: AsyncIterator[list[JSON]], first: list[JSON],
+                 framer: StreamFramer) -> None:
         self.state, self.call, self.route, self.provider = state, call, route, provider
         self.it, self.first, self.framer = it, first, framer
         self.delivered = Delivered()
@@ -71,6 +73,13 @@ class RelayStream:
                 self.delivered.first_at = time.perf_counter()
         return self.framer.chunk(chunk)
 
+    def _frames(self, batch: list[JSON]) -> bytes:
+        """The bytes of the chunks one upstream read brought: one write to the client, not
+        one per chunk (a burst of 20 chunks was 20 writes, each a system call)."""
+        if len(batch) == 1:
+            return self._frame(batch[0]) or b""
+        return b"".join(data for chunk in batch if (data := self._frame(chunk)))
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -78,15 +87,15 @@ class RelayStream:
         status, error = records.OK, None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            data = self._frame(self.first)
+            data = self._frames(self.first)
             if data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             tail = b""
             self._progress()
             last = time.monotonic()
             try:
-                async for chunk in self.it:
-                    data = self._frame(chunk)
+                async for batch in self.it:
+                    data = self._frames(batch)
                     if data:
                         await send({"type": "http.response.body", "body": data,
                                     "more_body": True})
