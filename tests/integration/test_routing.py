@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from smartoken import tokens
 from smartoken.catalog.builtin import builtin_catalog
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
@@ -250,6 +251,29 @@ def test_malformed_chunk_mid_stream(make_fake: Any, make_inproc: Any) -> None:
             pass
     [rec] = gw.wait_usage(1)
     assert rec["status"] == "partial" and "malformed" in rec["error"]
+
+
+def test_chunks_read_with_a_failure_reach_the_client_and_are_billed(make_fake: Any,
+                                                                     make_inproc: Any) -> None:
+    """The fake writes 5 chunks and a broken one back to back (usually one read for the
+    gateway, which relays a read's chunks in one write): the 5 still reach the client before
+    the error event, and the record bills exactly what they carried."""
+    bad = make_fake(malformed_after=5, chunks=10,
+                    content="one two three four five six seven eight nine ten")
+    gw = make_inproc(pool(bad))
+    key = gw.key(credit="10")
+    with httpx.stream("POST", gw.base_url + "/v1/chat/completions",
+                      headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                      json={"model": "kimi-k2", "stream": True, "messages": MSG}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    chunks = [json.loads(e) for e in events if e != "[DONE]"]
+    text = "".join(c["choices"][0]["delta"].get("content") or ""
+                   for c in chunks if c.get("choices"))
+    assert text == "one two three four five ", events
+    assert "error" in chunks[-1] and events[-1] == "[DONE]"
+    [rec] = gw.wait_usage(1)
+    assert rec["status"] == "partial" and "malformed" in rec["error"]
+    assert rec["completion_tokens"] == tokens.count_text(text)
 
 
 def test_client_disconnect_cancels_upstream(make_fake: Any, make_inproc: Any) -> None:
