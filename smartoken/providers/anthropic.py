@@ -18,6 +18,7 @@ from yarl import URL
 
 from smartoken.config import ProviderConfig
 from smartoken.providers.base import JSON, NATIVE, UpstreamError
+from smartoken.providers.batches import batched
 from smartoken.providers.dialects import anthropic as dialect
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.openai_compat import OpenAICompatProvider
@@ -65,27 +66,23 @@ class AnthropicProvider(OpenAICompatProvider):
         request, native = self._request(body)
         # A secret split across two events is in neither: scrub what the client assembles.
         split = EventScrubber(self._secrets) if self._secrets else None
-        async with aclosing(self.sse(self._chat_url, request)) as reads:
-            async for payloads in reads:
-                batch: list[JSON] = []
-                try:
-                    for payload in payloads:
-                        parsed = self.parse_event(payload)
-                        for event in split.feed(parsed) if split is not None else (parsed,):
-                            chunk = translator.feed(event)
-                            if native:  # every event goes on, beside its translation (if any)
-                                chunk = chunk if chunk is not None else {"choices": []}
-                                chunk[NATIVE] = [event]
-                            if chunk is not None:
-                                batch.append(chunk)
-                            if translator.done:
-                                if batch:
-                                    yield batch
-                                return
-                except UpstreamError:
-                    if batch:  # what came before the failure goes out first
-                        yield batch
-                    raise
-                if batch:
-                    yield batch
-        raise UpstreamError(f"{self.name}: stream ended without message_stop", kind="cut")
+
+        def take(payload: bytes, batch: list[JSON]) -> bool:
+            parsed = self.parse_event(payload)
+            for event in split.feed(parsed) if split is not None else (parsed,):
+                chunk = translator.feed(event)
+                if native:  # every event goes on, beside its translation (if any)
+                    chunk = chunk if chunk is not None else {"choices": []}
+                    chunk[NATIVE] = [event]
+                if chunk is not None:
+                    batch.append(chunk)
+                if translator.done:
+                    return True
+            return False
+
+        # closed at once when the relay stops early (the upstream connection with it)
+        unfinished = f"{self.name}: stream ended without message_stop"
+        reads = self.sse(self._chat_url, request)
+        async with aclosing(batched(reads, take, unfinished)) as batches:
+            async for batch in batches:
+                yield batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -14,6 +14,7 @@ from yarl import URL
 from smartoken.config import ProviderConfig
 from smartoken.providers import fim
 from smartoken.providers.base import JSON, UpstreamError
+from smartoken.providers.batches import batched
 from smartoken.providers.dialects.base import Dialect
 from smartoken.providers.idle import IdleTimer
 from smartoken.providers.keypool import KeyPool, is_key_error
@@ -197,7 +198,7 @@ class OpenAICompatProvider:
     async def embed(self, body: JSON) -> JSON:
         return await self._unary(self._embed_url, body)
 
-    async def sse(self, url: URL, body: JSON) -> AsyncIterator[list[bytes]]:
+    async def sse(self, url: URL, body: JSON) -> AsyncGenerator[list[bytes], None]:
         """POST ``body`` and yield the payloads of the server-sent events as they arrive: those
         each read completed, together (never an empty list).
 
@@ -253,30 +254,25 @@ class OpenAICompatProvider:
         url, body = fim_call or (self._chat_url, body)
         # A secret split across two events is in neither: scrub what the client assembles.
         split = StreamScrubber(self._secrets) if self._secrets else None
-        async with aclosing(self.sse(url, body)) as reads:
-            async for payloads in reads:
-                batch: list[JSON] = []
-                try:
-                    for payload in payloads:
-                        if payload == DONE:
-                            if split is not None and (rest := split.flush()) is not None:
-                                batch.append(rest)
-                            if batch:
-                                yield batch
-                            return
-                        chunk = self.parse_event(payload)
-                        if "error" in chunk and not chunk.get("choices"):
-                            raise self.dialect.error(500, self._scrub(payload), None)
-                        chunk = self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
-                                                             if fim_call else chunk)
-                        batch.append(chunk if split is None else split.feed(chunk))
-                except UpstreamError:
-                    if batch:  # what came before the failure goes out first
-                        yield batch
-                    raise
-                if batch:
-                    yield batch
-        raise UpstreamError(f"{self.name}: stream ended without [DONE]", kind="cut")
+
+        def take(payload: bytes, batch: list[JSON]) -> bool:
+            if payload == DONE:
+                if split is not None and (rest := split.flush()) is not None:
+                    batch.append(rest)
+                return True
+            chunk = self.parse_event(payload)
+            if "error" in chunk and not chunk.get("choices"):
+                raise self.dialect.error(500, self._scrub(payload), None)
+            chunk = self.dialect.normalize_chunk(fim.to_chat(chunk, delta=True)
+                                                 if fim_call else chunk)
+            batch.append(chunk if split is None else split.feed(chunk))
+            return False
+
+        # closed at once when the relay stops early (the upstream connection with it)
+        unfinished = f"{self.name}: stream ended without [DONE]"
+        async with aclosing(batched(self.sse(url, body), take, unfinished)) as batches:
+            async for batch in batches:
+                yield batch
 
     async def list_models(self) -> list[str]:
         """The upstream's model ids (``GET {base_url}/models``), for the admin *Test* action."""
