@@ -1,5 +1,6 @@
-"""``python -m bench.profile [--stream] [--seconds N]``: sample the gateway with py-spy under wrk
-load (concurrency 1) and print where its time goes: self time and inclusive time per function.
+"""``python -m bench.profile [--stream | --paced] [--seconds N]``: sample the gateway with py-spy
+under wrk load (concurrency 1) and print where its time goes: self time and inclusive time per
+function.
 
 py-spy is not a dependency: ``.venv/bin/pip install py-spy``. Needs ptrace (root or
 ``kernel.yama.ptrace_scope=0``). The collapsed stacks are kept for flame graphs.
@@ -48,6 +49,8 @@ def summarise(collapsed: Path, top: int, main_only: bool = True) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile")
     p.add_argument("--stream", action="store_true")
+    p.add_argument("--paced", action="store_true",
+                   help="streams from the paced upstream (one chunk a read, 1 ms apart)")
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--connections", type=int, default=1)
     p.add_argument("--top", type=int, default=45)
@@ -57,14 +60,16 @@ def main() -> int:
     NB = ["--native"] if a.native else ["--nonblocking"]
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     with single_gateway("smartoken-profile-") as (t, tmp):
-        wrk.run(t.url, body(t, a.stream), connections=a.connections, seconds=1, key=t.key)
+        url = t.paced_url if a.paced else t.url
+        payload = body(t, a.stream or a.paced, paced=a.paced)
+        wrk.run(url, payload, connections=a.connections, seconds=1, key=t.key)
         out = tmp / "stacks.txt"
         rec = subprocess.Popen([spy, "record", "--pid", str(t.pid), "--format", "raw",
                                 "--rate", str(a.rate), "--duration", str(int(a.seconds)),
                                 *NB, "--threads", "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         th = threading.Thread(target=lambda: wrk.run(
-            t.url, body(t, a.stream), connections=a.connections, seconds=a.seconds, key=t.key))
+            url, payload, connections=a.connections, seconds=a.seconds, key=t.key))
         th.start()
         rec.wait()
         th.join()
