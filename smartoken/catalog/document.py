@@ -36,7 +36,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartoken.catalog.model import (
@@ -110,7 +110,7 @@ class _Reader:
         self.windows = {str(k): self._window(str(k), v)
                         for k, v in self.section("windows").items()}
 
-    def fail(self, key: str, problem: str) -> CatalogError:
+    def fail(self, key: str, problem: str) -> NoReturn:
         raise CatalogError(self.source, key, problem)
 
     def section(self, name: str) -> dict[str, Any]:
