@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from tiktoken import _tiktoken
+from tiktoken import _tiktoken  # type: ignore[attr-defined]  # compiled module, no stubs
 
 from smartoken import media
 

@@ -160,7 +160,9 @@ class DemoProvider:
     async def embed(self, body: JSON) -> JSON:
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
-        dims = body.get("dimensions") if isinstance(body.get("dimensions"), int) else 256
+        dims = body.get("dimensions")
+        if not isinstance(dims, int):
+            dims = 256
         data, total = [], 0
         for i, item in enumerate(items):
             text = item if isinstance(item, str) else str(item)

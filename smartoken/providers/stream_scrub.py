@@ -114,7 +114,7 @@ class StreamScrubber(_Carry):
                 delta[name] = rest
         self._carry.clear()
         last = self._last or {}
-        head = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
+        head: JSON = {k: last[k] for k in ("id", "object", "created", "model") if k in last}
         return {**head, "choices": [{"index": i, "delta": d, "finish_reason": None}
                                     for i, d in sorted(deltas.items())]}
 
@@ -133,7 +133,7 @@ class EventScrubber(_Carry):
         index = event.get("index")
         if kind == "content_block_delta" and isinstance(index, int):
             delta = event.get("delta")
-            name = DELTA_FIELDS.get(delta.get("type")) if isinstance(delta, dict) else None
+            name = DELTA_FIELDS.get(delta.get("type", "")) if isinstance(delta, dict) else None
             if name is not None and isinstance(delta, dict):
                 self._field(delta, name, (index, name, -1), False)
             return [event]
