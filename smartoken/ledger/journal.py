@@ -53,7 +53,7 @@ def progress_line(rec: UsageRecord) -> bytes:
     return orjson.dumps({"p": _values(rec)}) + b"\n"
 
 
-def parse_entry(raw: bytes) -> tuple[UsageRecord | None, bool]:
+def parse_entry(raw: bytes | str) -> tuple[UsageRecord | None, bool]:
     """A journal line or Redis journal value: the record, and whether it is a progress."""
     return _parse_any(raw)
 
@@ -63,7 +63,7 @@ def _parse(line: bytes) -> UsageRecord | None:
     return rec
 
 
-def _parse_any(line: bytes) -> tuple[UsageRecord | None, bool]:
+def _parse_any(line: bytes | str) -> tuple[UsageRecord | None, bool]:
     """A record, and whether it is a progress line (a stream still running)."""
     try:
         values = orjson.loads(line)

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -102,9 +102,11 @@ def stand_in(rec: UsageRecord, error: str) -> UsageRecord:
             return None
         return clean(value.encode("ascii", "replace").decode("ascii"), limit)
 
-    out = replace(rec, **{name: ascii_only(getattr(rec, name), limit)
-                          for name, limit in LIMITS.items() if name != "error"},
-                  attempts=None, error=f"{DEAD_LETTER}: {clean(error, 300)}"[:1000])
+    # text fields by column name: each a str field of the record, so str stays str
+    texts: dict[str, Any] = {name: ascii_only(getattr(rec, name), limit)
+                             for name, limit in LIMITS.items() if name != "error"}
+    out = replace(rec, **texts, attempts=None,
+                  error=f"{DEAD_LETTER}: {clean(error, 300)}"[:1000])
     return sanitise(out)
 
 
@@ -304,7 +306,7 @@ class LedgerWriter:
         if self._hooks is not None:
             await self._hooks.before_write(batch)
         versions: dict[int, int] = {}
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(batch), SLICE):  # ~1.5 µs a record: yield between slices
             if start:
                 await asyncio.sleep(0)

@@ -43,8 +43,9 @@ class BulkInsert:
         if tuple(compiled.positiontup or ()) != self.columns:
             raise ValueError(f"columns must be in {self.table.name}'s column order: "
                              f"{compiled.positiontup}")
-        procs = [(pos, proc) for pos, n in enumerate(self.columns)
-                 if (proc := self.table.c[n].type.dialect_impl(dialect).bind_processor(dialect))]
+        procs: list[tuple[int, Processor]] = [
+            (pos, proc) for pos, n in enumerate(self.columns)
+            if (proc := self.table.c[n].type.dialect_impl(dialect).bind_processor(dialect))]
         return str(compiled), procs
 
     async def run(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
