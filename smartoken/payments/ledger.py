@@ -209,8 +209,10 @@ async def _apply(conn: AsyncConnection, provider: str, event: Event, event_id: s
 
 
 async def _seen(conn: AsyncConnection, provider: str, key: str) -> bool:
-    return await conn.scalar(select(func.count()).select_from(payment_events).where(
-        payment_events.c.provider == provider, payment_events.c.event_key == key)) > 0
+    count = await conn.scalar(select(func.count()).select_from(payment_events).where(
+        payment_events.c.provider == provider, payment_events.c.event_key == key))
+    assert count is not None  # COUNT(*) always returns a row
+    return count > 0
 
 
 # ---------------------------------------------------------------- receipts

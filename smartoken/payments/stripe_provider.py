@@ -104,7 +104,7 @@ class StripeProvider:
         if settings.api_base != STRIPE_API:  # a stand-in serves its own checkout page
             parts = urlsplit(settings.api_base)
             origin = f"{parts.scheme}://{parts.netloc}"
-        self.checkout_origins = (origin,)
+        self.checkout_origins: tuple[str, ...] = (origin,)
 
     async def create_checkout(self, payment_id: str, account_id: int, cents: int,
                               success_url: str, cancel_url: str) -> Checkout:
