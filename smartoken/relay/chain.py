@@ -84,9 +84,9 @@ def routes(state: AppState, call: Call) -> Iterator[Route]:
         for leg in legs:
             if leg is not None:
                 call.spec, call.max_output, call.price = leg.spec, leg.max_output, leg.price
-            route = state.router.panic(call.spec.id)
-            if route is not None:
-                yield route
+            first_open = state.router.panic(call.spec.id)
+            if first_open is not None:
+                yield first_open
                 break
     if call.chain:
         first = call.chain[0]

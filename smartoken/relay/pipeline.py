@@ -32,7 +32,7 @@ from smartoken.files.expand import expand_files
 from smartoken.ledger import records
 from smartoken.ledger.records import UsageRecord
 from smartoken.logs import log_request
-from smartoken.money import Price
+from smartoken.money import MicroUSD, Price
 from smartoken.providers.base import JSON, NATIVE, UpstreamError, Usage
 from smartoken.relay import chain, context
 from smartoken.relay.chain import Leg
@@ -194,7 +194,7 @@ def _record(state: AppState, call: Call, *, route: Route | None, status: str, ht
     res = call.reservation
     if res is not None:
         # The charge is the actual cost, also above the reservation: the upstream bills it.
-        cost = state.reserver.settle(res, cost)
+        cost = MicroUSD(state.reserver.settle(res, cost))
         if cost > res.amount:
             state.metrics.overran(call.spec.id, cost - res.amount)
             log.warning("request %s was billed %d micro-USD above its reservation",
