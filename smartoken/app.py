@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from smartoken.api import codes as codes_api
 from smartoken.api import files as files_api
@@ -96,7 +96,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(localize(err, request.headers.get("accept-language")))
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings, methods=["POST"]),

@@ -145,7 +145,8 @@ async def build(engine: AsyncEngine, account: dict[str, Any], month: str,
 def months_of(created_at: datetime, now: datetime, tz: tzinfo) -> list[str]:
     """Every month from the account's creation to now, newest first (at most ten years)."""
     first, last = _utc(created_at).astimezone(tz), now.astimezone(tz)
-    out, y, m = [], last.year, last.month
+    out: list[str] = []
+    y, m = last.year, last.month
     while (y, m) >= (first.year, first.month) and len(out) < 120:
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)

@@ -23,7 +23,7 @@ from smartoken.store import repo
 def route_table(state: AppState) -> list[dict[str, Any]]:
     """Every configured route (enabled or not) with its live health on this gateway."""
     now = time.monotonic()
-    out = []
+    out: list[dict[str, Any]] = []
     for r in state.settings.routes:
         route_id = f"{r.model}:{r.provider}/{r.upstream_model}"
         health = state.router.health.routes.get(route_id)

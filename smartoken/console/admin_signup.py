@@ -55,9 +55,9 @@ async def save_policy(ctx: Ctx) -> Response:
     form = await ctx.request.form()
     mode = str(form.get("policy", ""))
     try:
-        trial = parse_usd(str(form.get("trial_credit", "0")).strip().lstrip("$") or "0")
+        trial: int = parse_usd(str(form.get("trial_credit", "0")).strip().lstrip("$") or "0")
     except MoneyError:
-        trial = -1
+        trial = -1  # refused below
     if mode not in SIGNUP_POLICIES or not 0 <= trial <= MAX_TRIAL:
         return await signup_page(ctx, 400, error=_t(
             ctx, "Pick a policy and a trial credit between 0 and 10000 USD."))

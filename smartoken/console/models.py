@@ -23,7 +23,7 @@ def _visible(state: AppState, spec: ModelSpec) -> bool:
 
 
 def model_rows(state: AppState) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in state.catalog.models.values():
         if not _visible(state, spec):
             continue

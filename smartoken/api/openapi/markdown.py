@@ -48,7 +48,7 @@ def _content(part: Mapping[str, JSON]) -> str:
                      for ct, c in part.get("content", {}).items())
 
 
-def _operation(path: str, method: str, op: Mapping[str, JSON]) -> list[str]:
+def _operation(path: str, method: str, op: JSON) -> list[str]:
     out = [f"### `{method.upper()} {path}`", ""]
     for key in ("summary", "description"):
         if op.get(key):
