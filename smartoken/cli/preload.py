@@ -15,13 +15,18 @@ import gc
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
+from types import FrameType
 
 from smartoken import tokens
 
+_Handler = Callable[[int, FrameType | None], object] | signal.Handlers
+
 # The supervisor's signal handlers only queue signals for its own loop; a worker starts with the
 # defaults (as a spawned one would) and uvicorn installs its SIGINT/SIGTERM handlers.
-_RESET = {"SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL,
-          "SIGHUP": signal.SIG_DFL, "SIGTTIN": signal.SIG_DFL, "SIGTTOU": signal.SIG_DFL}
+_RESET: dict[str, _Handler] = {
+    "SIGINT": signal.default_int_handler, "SIGTERM": signal.SIG_DFL,
+    "SIGHUP": signal.SIG_DFL, "SIGTTIN": signal.SIG_DFL, "SIGTTOU": signal.SIG_DFL}
 
 
 def _reset_signals() -> None:
@@ -44,7 +49,8 @@ def fork_workers() -> bool:
     # environment when imported, which here was before ``serve`` set PROMETHEUS_MULTIPROC_DIR;
     # a spawned worker imports it afresh, a forked one must be told.
     values.ValueClass = values.get_value_class()
-    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[attr-defined]
+    # uvicorn types its seam as the spawn context; the fork one has the same Process API
+    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
     os.register_at_fork(after_in_child=_reset_signals)
     gc.collect()
     gc.freeze()

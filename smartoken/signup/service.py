@@ -16,6 +16,7 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -202,7 +203,7 @@ class Signup:
         if known:
             self._queue(address, mail)
 
-    async def check_reset(self, token: object) -> dict[str, object]:
+    async def check_reset(self, token: object) -> dict[str, Any]:
         """The account a reset link is for, if the link still works. Raises ``LinkError``."""
         claim = self.signer.read_reset(token)
         row = await repo.get_account(self.engine, account_id=claim.account_id)
