@@ -25,6 +25,7 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -p no:cachep
 test: $(STAMP) agents
 	scripts/services.sh
 	$(BIN)/ruff check .
+	$(BIN)/mypy --cache-dir "$${TMPDIR:-/tmp}/smartoken-mypy-cache" smartoken
 	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m "not serial"
 	$(PYTEST) -m serial
 
