@@ -72,9 +72,10 @@ def single_gateway(prefix: str) -> Iterator[tuple[Target, Path]]:
     (``bench.threads``, ``bench.profile``): the target and a scratch folder."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     fast = procs.Fake(ROOT, tmp / "fake.log")
+    paced = procs.Fake(ROOT, tmp / "fake-paced.log", chunks=20, chunk_delay=0.001)
     gw = None
     try:
-        gw, key = procs.start_gateway(tmp / "gw", ROOT, procs.gateway_config(fast, None))
+        gw, key = procs.start_gateway(tmp / "gw", ROOT, procs.gateway_config(fast, None, paced))
         assert gw.proc is not None
         url = gw.base_url + "/v1/chat/completions"
         yield Target("gateway", url, gw.proc.pid, url, key), tmp
@@ -82,6 +83,7 @@ def single_gateway(prefix: str) -> Iterator[tuple[Target, Path]]:
         if gw is not None:
             gw.stop()
         fast.stop()
+        paced.stop()
 
 
 def measure(t: Target, scenario: str, stream: bool, conns: int, seconds: float,
