@@ -17,6 +17,7 @@ import orjson
 from yarl import URL
 
 from smartoken.config import ProviderConfig
+from smartoken.providers import shape
 from smartoken.providers.base import JSON, NATIVE, UpstreamError
 from smartoken.providers.batches import batched
 from smartoken.providers.dialects import anthropic as dialect
@@ -48,9 +49,10 @@ class AnthropicProvider(OpenAICompatProvider):
     async def complete(self, body: JSON) -> JSON:
         request, native = self._request(body)
         data = await self._unary(self._chat_url, request)
-        if data.get("type") == "error":
-            raise self.dialect.error(500, self._scrub(orjson.dumps(data)), None)
-        resp = dialect.from_message(data)
+        with shape.reading(self.name):
+            if data.get("type") == "error":
+                raise self.dialect.error(500, self._scrub(orjson.dumps(data)), None)
+            resp = shape.completion(dialect.from_message(data), self.name)
         if native:
             resp[NATIVE] = data
         return resp
@@ -81,8 +83,7 @@ class AnthropicProvider(OpenAICompatProvider):
             return False
 
         # closed at once when the relay stops early (the upstream connection with it)
-        unfinished = f"{self.name}: stream ended without message_stop"
         reads = self.sse(self._chat_url, request)
-        async with aclosing(batched(reads, take, unfinished)) as batches:
+        async with aclosing(batched(reads, take, self.name, "message_stop")) as batches:
             async for batch in batches:
                 yield batch

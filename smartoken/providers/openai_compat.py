@@ -12,7 +12,7 @@ import orjson
 from yarl import URL
 
 from smartoken.config import ProviderConfig
-from smartoken.providers import fim
+from smartoken.providers import fim, shape
 from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.batches import batched
 from smartoken.providers.dialects.base import Dialect
@@ -189,11 +189,12 @@ class OpenAICompatProvider:
 
     async def complete(self, body: JSON) -> JSON:
         fim_call = self._fim(body)
-        if fim_call is not None:
-            resp = fim.to_chat(await self._unary(*fim_call))
-            return self.dialect.normalize_response(resp)
-        self.dialect.prepare(body, stream=False)
-        return self.dialect.normalize_response(await self._unary(self._chat_url, body))
+        if fim_call is None:
+            self.dialect.prepare(body, stream=False)
+        data = await self._unary(*(fim_call or (self._chat_url, body)))
+        with shape.reading(self.name):
+            resp = self.dialect.normalize_response(fim.to_chat(data) if fim_call else data)
+            return shape.completion(resp, self.name)
 
     async def embed(self, body: JSON) -> JSON:
         return await self._unary(self._embed_url, body)
@@ -269,8 +270,7 @@ class OpenAICompatProvider:
             return False
 
         # closed at once when the relay stops early (the upstream connection with it)
-        unfinished = f"{self.name}: stream ended without [DONE]"
-        async with aclosing(batched(self.sse(url, body), take, unfinished)) as batches:
+        async with aclosing(batched(self.sse(url, body), take, self.name, "[DONE]")) as batches:
             async for batch in batches:
                 yield batch
 

@@ -133,7 +133,8 @@ class EventScrubber(_Carry):
         index = event.get("index")
         if kind == "content_block_delta" and isinstance(index, int):
             delta = event.get("delta")
-            name = DELTA_FIELDS.get(delta.get("type", "")) if isinstance(delta, dict) else None
+            kind = delta.get("type") if isinstance(delta, dict) else None
+            name = DELTA_FIELDS.get(kind) if isinstance(kind, str) else None
             if name is not None and isinstance(delta, dict):
                 self._field(delta, name, (index, name, -1), False)
             return [event]

@@ -8,9 +8,15 @@ import orjson
 
 from smartoken.providers.base import JSON, UpstreamError, Usage
 
+# Tokens an upstream may report for one request: far beyond any context window and output
+# limit. A report above it (a lie, or a bug) is read as it; a negative one, or not a number, as 0.
+MAX_REPORTED_TOKENS = 100_000_000
+
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        return 0
+    return min(max(value, 0), MAX_REPORTED_TOKENS)
 
 
 # OpenAI's ``reasoning_effort`` values; "none" turns reasoning off where a model allows it.
