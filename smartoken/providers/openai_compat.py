@@ -197,7 +197,7 @@ class OpenAICompatProvider:
             return shape.completion(resp, self.name)
 
     async def embed(self, body: JSON) -> JSON:
-        return await self._unary(self._embed_url, body)
+        return shape.embeddings(await self._unary(self._embed_url, body), self.name)
 
     async def sse(self, url: URL, body: JSON) -> AsyncGenerator[list[bytes], None]:
         """POST ``body`` and yield the payloads of the server-sent events as they arrive: those

@@ -101,3 +101,15 @@ def completion(obj: Any, name: str) -> JSON:
         raise _bad(name, "no choices")
     _choices(obj, name, "message")
     return obj
+
+
+def embeddings(obj: Any, name: str) -> JSON:
+    """An embeddings list: ``data`` a list of objects whose ``embedding`` is a list of numbers
+    or a base64 string (``encoding_format: base64``); returns it."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise _bad(name, "no data list")
+    for item in obj["data"]:
+        if not isinstance(item, dict) or not isinstance(item.get("embedding"), list | str) \
+                or not _index(item.get("index")):
+            raise _bad(name, "an embedding is not an embedding")
+    return obj

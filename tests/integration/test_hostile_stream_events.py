@@ -84,6 +84,7 @@ class Hostile(ThreadedServer):
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._chat)
+        app.router.add_post("/v1/embeddings", self._chat)
         return app
 
     def _events(self) -> list[bytes]:
@@ -180,3 +181,32 @@ def test_hostile_unary_bodies_get_a_502_not_a_500(hostile: Hostile, make_inproc:
     records = gw.wait_usage(len(bodies))  # one record per answered request
     assert len(records) == len(bodies), records
     assert all(0 <= r["cost_micro"] < 1_000_000 for r in records), records
+
+
+def test_hostile_embedding_bodies_get_a_502_not_a_500(make_inproc: Any) -> None:
+    server = Hostile("openai").start()
+    try:
+        gw: Gateway = make_inproc(fake_config(server, models={"emb": {
+            "kind": "embedding", "family": "qwen", "input_price": "0.1", "output_price": "0",
+            "context_window": 8192,
+            "routes": [{"provider": "fake0", "upstream_model": "e"}]}}))
+        key = gw.key(credit="10")
+        wrong = []
+        bodies = [[1], "x", None, {"data": "x"}, {"data": [1, "a"]}, {"data": [{"embedding": 5}]},
+                  {"object": "list", "data": [], "usage": "lots"},
+                  {"data": [{"embedding": [0.1], "index": 0}],
+                   "usage": {"prompt_tokens": -5, "total_tokens": 10**30}}]
+        for event in bodies:
+            server.event = event
+            r = httpx.post(gw.base_url + "/v1/embeddings", timeout=30,
+                           headers={"Authorization": f"Bearer {key}"},
+                           json={"model": "emb", "input": "hello"})
+            if r.status_code not in (200, 502) or (
+                    r.status_code == 200 and not isinstance(r.json().get("data"), list)):
+                wrong.append((event, r.status_code, r.text[:200]))
+        assert not wrong, wrong
+        records = gw.wait_usage(len(bodies))
+        assert len(records) == len(bodies)
+        assert all(0 <= r["cost_micro"] < 1_000_000 for r in records), records
+    finally:
+        server.stop()
