@@ -210,3 +210,38 @@ def test_hostile_embedding_bodies_get_a_502_not_a_500(make_inproc: Any) -> None:
         assert all(0 <= r["cost_micro"] < 1_000_000 for r in records), records
     finally:
         server.stop()
+
+
+def test_hostile_events_through_the_native_messages_protocol(make_inproc: Any) -> None:
+    """/v1/messages to an Anthropic upstream passes its events on as they are: a hostile one
+    still ends the client's stream with an event, never a reset, and one record."""
+    server = Hostile("anthropic").start()
+    try:
+        gw: Gateway = make_inproc(fake_config(server))
+        key = gw.key(credit="10")
+        wrong, n = [], 0
+        for one_write in (True, False):
+            server.one_write = one_write
+            for event in ANTHROPIC_HOSTILE:
+                server.event = event
+                n += 1
+                try:
+                    with httpx.stream("POST", gw.base_url + "/v1/messages", timeout=30,
+                                      headers={"x-api-key": key,
+                                               "anthropic-version": "2023-06-01"},
+                                      json={"model": "kimi-k2", "stream": True,
+                                            "max_tokens": 50, "messages": [
+                                                {"role": "user", "content": "hi"}]}) as r:
+                        lines = [line for line in r.iter_lines() if line.startswith("event: ")]
+                        status = r.status_code
+                except httpx.HTTPError as exc:
+                    wrong.append((event, one_write, repr(exc)))
+                    continue
+                if status >= 500 and status != 502 or status == 200 and (
+                        not lines or lines[-1] not in ("event: message_stop", "event: error")):
+                    wrong.append((event, one_write, status, lines[-3:]))
+        assert not wrong, wrong
+        records = gw.wait_usage(n)
+        assert len(records) == n and all(0 <= r["cost_micro"] < 1_000_000 for r in records)
+    finally:
+        server.stop()
