@@ -237,8 +237,8 @@ def test_hostile_events_through_the_native_messages_protocol(make_inproc: Any) -
                 except httpx.HTTPError as exc:
                     wrong.append((event, one_write, repr(exc)))
                     continue
-                if status >= 500 and status != 502 or status == 200 and (
-                        not lines or lines[-1] not in ("event: message_stop", "event: error")):
+                if (status >= 500 and status != 502) or (status == 200 and (
+                        not lines or lines[-1] not in ("event: message_stop", "event: error"))):
                     wrong.append((event, one_write, status, lines[-3:]))
         assert not wrong, wrong
         records = gw.wait_usage(n)
