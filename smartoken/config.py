@@ -58,6 +58,9 @@ class ProviderConfig:
     headers: tuple[tuple[str, str], ...] = ()
     # A key pool (``api_keys:``): every key with its weight; empty means just ``api_key``.
     key_pool: tuple[tuple[str, int], ...] = field(default=(), repr=False)
+    # The most an answer (a unary body, or one event of a stream) may hold, decompressed: an
+    # upstream that sends more (a bug, an attack) gets a 502, not the gateway's memory.
+    max_answer_bytes: int = 256 * 1024 * 1024
 
     @property
     def is_demo(self) -> bool:
@@ -201,7 +204,8 @@ def _int(value: Any, source: str, key: str, minimum: int = 0) -> int:
 def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> ProviderConfig:
     key = f"providers.{name}"
     raw = _section(raw, source, key)
-    known = {"base_url", "api_key", "api_key_env", "api_keys", "dialect", "timeouts", "headers"}
+    known = {"base_url", "api_key", "api_key_env", "api_keys", "dialect", "timeouts", "headers",
+             "max_answer_mb"}
     for extra in set(raw) - known:
         raise ConfigError(source, f"{key}.{extra}", "unknown option")
     dialect = raw.get("dialect", "openai")
@@ -226,9 +230,11 @@ def _provider(name: str, raw: Any, source: str, env: Mapping[str, str]) -> Provi
     except (TypeError, ValueError) as exc:
         raise ConfigError(source, f"{key}.timeouts", str(exc)) from None
     headers = _section(raw.get("headers"), source, f"{key}.headers")
+    answer_mb = _int(raw.get("max_answer_mb", 256), source, f"{key}.max_answer_mb", 1)
     return ProviderConfig(
         name, dialect, base_url.rstrip("/"), api_key, timeouts,
         tuple((str(k), str(v)) for k, v in headers.items()), pool,
+        max_answer_bytes=answer_mb * 1024 * 1024,
     )
 
 

@@ -138,11 +138,30 @@ class OpenAICompatProvider:
             raise self.dialect.error(resp.status, self._scrub(raw), _retry_after(resp.headers))
         return resp
 
+    def _too_large(self) -> UpstreamError:
+        return UpstreamError(f"{self.name}: the answer is larger than max_answer_mb "
+                             f"({self.config.max_answer_bytes // (1024 * 1024)} MiB)",
+                             kind="protocol")
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The body, decompressed, refused once it passes ``max_answer_bytes``."""
+        cap = self.config.max_answer_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise self._too_large()
+        parts: list[bytes] = []
+        size = 0
+        async for part in resp.content.iter_any():
+            size += len(part)
+            if size > cap:
+                raise self._too_large()
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
     async def _read_json(self, resp: aiohttp.ClientResponse, timer: IdleTimer) -> JSON:
         t = self.config.timeouts
         timer.start_read(t.idle)
         try:
-            raw = self._scrub(await resp.read())
+            raw = self._scrub(await self._read_capped(resp))
         except asyncio.CancelledError:
             if timer.timed_out():
                 raise UpstreamError(f"{self.name}: response body stalled", kind="timeout",
@@ -231,6 +250,8 @@ class OpenAICompatProvider:
                                         kind="cut") from None
                 timer.end_read()
                 payloads = decoder.feed(data) if data else decoder.close()
+                if decoder.pending > self.config.max_answer_bytes:  # an event without end
+                    raise self._too_large()
                 if payloads:
                     yield [self._scrub(p) for p in payloads] if self._secrets else payloads
                 if not data:

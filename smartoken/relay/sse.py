@@ -50,6 +50,11 @@ class SSEDecoder:
         self._buf = buf[start:]
         return out
 
+    @property
+    def pending(self) -> int:
+        """Bytes held for an event not complete yet (bounded by the caller)."""
+        return len(self._buf) + sum(len(d) for d in self._data)
+
     def close(self) -> list[bytes]:
         """Flush a final event the upstream did not terminate with a blank line."""
         out = self.feed(b"\n\n") if (self._buf or self._data) else []

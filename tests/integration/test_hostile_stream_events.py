@@ -6,6 +6,8 @@ record, billed for what was delivered. The same bodies unary get a 502, never a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,6 +100,8 @@ class Hostile(ThreadedServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        if self.event in ("HUGE", "BOMB"):
+            return await self._huge(request, bool(body.get("stream")))
         if not body.get("stream"):
             return web.Response(body=orjson.dumps(self.event), content_type="application/json")
         resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -118,6 +122,36 @@ def hostile(request: pytest.FixtureRequest) -> Iterator[Hostile]:
     server = Hostile(request.param).start()
     yield server  # type: ignore[misc]
     server.stop()
+
+
+HUGE = 3 * 1024 * 1024  # bytes: past a provider's max_answer_mb of 1
+
+
+async def _huge_stream(resp: web.StreamResponse) -> None:
+    await resp.write(b"data: " + orjson.dumps(GOOD) + b"\n\n")
+    await resp.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"")
+    for _ in range(HUGE // 65536):  # one event that never ends
+        await resp.write(b"x" * 65536)
+        await asyncio.sleep(0)
+
+
+async def _huge(self: Hostile, request: web.Request, stream: bool) -> web.StreamResponse:
+    if stream:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            await _huge_stream(resp)
+            await resp.write_eof()
+        return resp
+    answer = orjson.dumps({"choices": [{"index": 0, "message": {
+        "role": "assistant", "content": "x" * HUGE}}]})
+    if self.event == "BOMB":  # small on the wire, 3 MiB once decompressed
+        return web.Response(body=gzip.compress(answer), headers={
+            "content-type": "application/json", "content-encoding": "gzip"})
+    return web.Response(body=answer, content_type="application/json")
+
+
+Hostile._huge = _huge  # type: ignore[attr-defined]
 
 
 def _stream(gw: Gateway, key: str) -> tuple[int, list[str]]:
@@ -243,5 +277,33 @@ def test_hostile_events_through_the_native_messages_protocol(make_inproc: Any) -
         assert not wrong, wrong
         records = gw.wait_usage(n)
         assert len(records) == n and all(0 <= r["cost_micro"] < 1_000_000 for r in records)
+    finally:
+        server.stop()
+
+
+def test_an_answer_past_max_answer_mb_is_a_502_or_an_error_event(
+        make_inproc: Any) -> None:
+    server = Hostile("openai").start()
+    try:
+        cfg = fake_config(server)
+        cfg["providers"]["fake0"]["max_answer_mb"] = 1
+        gw: Gateway = make_inproc(cfg)
+        key = gw.key(credit="10")
+        auth = {"Authorization": f"Bearer {key}"}
+        chat = {"model": "kimi-k2", "max_tokens": 50, "messages": [
+            {"role": "user", "content": "hi"}]}
+        for event in ("HUGE", "BOMB"):
+            server.event = event
+            r = httpx.post(gw.base_url + "/v1/chat/completions", headers=auth, json=chat,
+                           timeout=30)
+            assert r.status_code == 502 and "max_answer_mb" in r.text, (event, r.text[:300])
+        server.event = "HUGE"
+        status, events = _stream(gw, key)
+        assert status == 200 and events[-1] == "[DONE]"
+        assert "hello" in events[0] and "max_answer_mb" in events[-2], events[-2][:300]
+        records = gw.wait_usage(3)
+        assert [r["http_status"] for r in sorted(records, key=lambda r: r["created_at"])] == [
+            502, 502, 200]
+        assert {r["status"] for r in records} == {"upstream_error", "partial"}
     finally:
         server.stop()
