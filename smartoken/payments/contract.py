@@ -113,7 +113,15 @@ class DisputeWon:
     currency: str
 
 
-Event = Paid | Refunded | Disputed | DisputeWon
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """The checkout ended unpaid (Stripe's ``checkout.session.expired``, or an asynchronous
+    payment that failed): a pending payment becomes ``expired``; no money moves."""
+
+    ref: PaymentRef
+
+
+Event = Paid | Refunded | Disputed | DisputeWon | Expired
 
 
 @dataclass(frozen=True, slots=True)

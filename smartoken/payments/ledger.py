@@ -30,6 +30,7 @@ from smartoken.payments.contract import (
     Disputed,
     DisputeWon,
     Event,
+    Expired,
     Paid,
     PaymentRef,
     Refunded,
@@ -39,8 +40,8 @@ from smartoken.store.payments_schema import payment_events, payments
 from smartoken.store.repo import add_transaction, now
 from smartoken.store.schema import accounts
 
-PENDING, PAID, REFUNDED, PARTIAL_REFUND, DISPUTED = (
-    "pending", "paid", "refunded", "partially_refunded", "disputed")
+PENDING, PAID, REFUNDED, PARTIAL_REFUND, DISPUTED, EXPIRED = (
+    "pending", "paid", "refunded", "partially_refunded", "disputed", "expired")
 
 
 class EventRefused(ValueError):
@@ -58,7 +59,7 @@ class Applied:
     """What an event did: ``txn_id`` is None when nothing was written (a duplicate delivery,
     an unknown payment, a refund total already counted)."""
 
-    outcome: str  # credited | duplicate | unknown_payment | nothing_to_do
+    outcome: str  # credited | duplicate | unknown_payment | nothing_to_do | expired
     account_id: int | None = None
     amount_micro: int = 0
     txn_id: int | None = None
@@ -141,6 +142,11 @@ async def _apply(conn: AsyncConnection, provider: str, event: Event, event_id: s
     # SQLite), so that copies of an event, and a refund racing its payment, run one by one.
     row = (await conn.execute(update(payments).where(p.id == pid).values(status=p.status)
                               .returning(*payments.c))).mappings().one()
+    if isinstance(event, Expired):  # only a checkout still pending ends; money never moves
+        if row["status"] != PENDING:
+            return Applied("nothing_to_do", int(row["account_id"]), payment_id=pid)
+        await conn.execute(update(payments).where(p.id == pid).values(status=EXPIRED))
+        return Applied("expired", int(row["account_id"]), payment_id=pid)
     micro = _micro(event.cents, event.currency)
     amount = int(row["amount_micro"])
     values: dict[str, Any] = {}
@@ -153,7 +159,7 @@ async def _apply(conn: AsyncConnection, provider: str, event: Event, event_id: s
             raise EventRefused("the event names another account", "account_mismatch")
         if event.ref.checkout_id and row["checkout_id"] not in (None, event.ref.checkout_id):
             raise EventRefused("the event names another checkout", "checkout_mismatch")
-        values = {"status": PAID if row["status"] == PENDING else row["status"],
+        values = {"status": PAID if row["status"] in (PENDING, EXPIRED) else row["status"],
                   "paid_at": now(), "charge_id": row["charge_id"] or event.charge_id}
         reason = f"{provider} top-up {pid}"
     elif isinstance(event, Refunded):

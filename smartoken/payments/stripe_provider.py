@@ -6,8 +6,9 @@ PaymentIntent, so refunds and disputes name it). Webhooks: ``stripe.Webhook.cons
 verifies the ``Stripe-Signature`` header (HMAC-SHA256 of ``"<t>.<body>"`` with the endpoint's
 secret) and refuses a timestamp older than the tolerance (a replay). The events acted on:
 ``checkout.session.completed`` (when paid; else ``checkout.session.async_payment_succeeded``),
-``charge.refunded`` (the cumulative ``amount_refunded``), ``charge.dispute.created`` and
-``charge.dispute.closed`` (won).
+``checkout.session.expired`` and ``checkout.session.async_payment_failed`` (a pending payment
+becomes ``expired``), ``charge.refunded`` (the cumulative ``amount_refunded``),
+``charge.dispute.created`` and ``charge.dispute.closed`` (won).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from smartoken.payments.contract import (
     Disputed,
     DisputeWon,
     Event,
+    Expired,
     Paid,
     PaymentRef,
     ProviderError,
@@ -72,6 +74,8 @@ def read_event(data: dict[str, Any]) -> Delivery:
             event = Paid(PaymentRef(_meta(obj, "payment_id"), _text(obj.get("id"))),
                          _cents(obj.get("amount_total"), "amount_total"), currency,
                          _text(obj.get("payment_intent")), _text(obj.get("client_reference_id")))
+    elif kind in ("checkout.session.expired", "checkout.session.async_payment_failed"):
+        event = Expired(PaymentRef(_meta(obj, "payment_id"), _text(obj.get("id"))))
     elif kind == "charge.refunded":
         event = Refunded(PaymentRef(_meta(obj, "payment_id"),
                                     charge_id=_text(obj.get("payment_intent"))),

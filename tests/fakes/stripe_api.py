@@ -142,6 +142,11 @@ class FakeStripe(ThreadedServer):
         s.update(changes)
         return self.event("checkout.session.completed", s)
 
+    def expired(self, sid: str) -> bytes:
+        """The session ended unpaid (Stripe expires an open session after 24 h by default)."""
+        s = dict(self.sessions[sid], payment_status="unpaid", status="expired")
+        return self.event("checkout.session.expired", s)
+
     def refunded(self, sid: str, amount_refunded: int, **changes: Any) -> bytes:
         s = self.sessions[sid]
         charge = {"id": "ch_" + secrets.token_hex(8), "object": "charge",

@@ -334,3 +334,25 @@ def test_console_pages_pending_credited_receipts_and_limits(
         assert "充值收据" in zh.text
     assert_invariants(gw, aid)
     assert_invariants(gw, other)
+
+
+def test_an_expired_checkout_ends_pending_and_credits_nothing(
+        make_inproc: Any, stripe_fake: FakeStripe, fake: FakeUpstream) -> None:
+    gw = _gateway(make_inproc, stripe_fake, fake)
+    aid, sid = start_topup(gw, "payer", "10")
+    replies = asyncio.run(_deliver_many([stripe_fake.webhook_url], stripe_fake.expired(sid), 10))
+    assert sorted(r.json()["outcome"] for r in replies) == ["expired"] + ["nothing_to_do"] * 9
+    [p] = gw.sql("SELECT id, status FROM payments WHERE account_id = :a", a=aid)
+    assert p["status"] == "expired" and balance(gw, aid) == 0
+    client, _ = http_session(gw, "payer", PASSWORD)
+    with contextlib.closing(client):
+        done = client.get(f"/console/wallet/topup/done?payment={p['id']}")
+        assert 'data-status="expired"' in done.text
+    # A paid session cannot expire: the expiry of a credited payment changes nothing.
+    _, sid2 = start_topup(gw, "payer", "5")
+    assert stripe_fake.deliver(stripe_fake.completed(sid2)).json()["outcome"] == "credited"
+    assert stripe_fake.deliver(stripe_fake.expired(sid2)).json()["outcome"] == "nothing_to_do"
+    statuses = sorted(r["status"] for r in gw.sql(
+        "SELECT status FROM payments WHERE account_id = :a", a=aid))
+    assert statuses == ["expired", "paid"] and balance(gw, aid) == 5_000_000
+    assert_invariants(gw, aid)
