@@ -355,4 +355,8 @@ def test_an_expired_checkout_ends_pending_and_credits_nothing(
     statuses = sorted(r["status"] for r in gw.sql(
         "SELECT status FROM payments WHERE account_id = :a", a=aid))
     assert statuses == ["expired", "paid"] and balance(gw, aid) == 5_000_000
+    # Money that still arrives for the expired one (a delayed method) is credited: paid.
+    assert stripe_fake.deliver(stripe_fake.completed(sid)).json()["outcome"] == "credited"
+    assert gw.sql("SELECT status FROM payments WHERE id = :p", p=p["id"])[0]["status"] == "paid"
+    assert balance(gw, aid) == 15_000_000
     assert_invariants(gw, aid)
