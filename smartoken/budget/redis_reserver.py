@@ -77,7 +77,7 @@ from smartoken.budget.reserver import Reservation
 from smartoken.budget.shared import DB_DOWN, SharedReserver, store_down
 from smartoken.budget.windows import Windows
 from smartoken.cluster.options import ClusterOptions
-from smartoken.cluster.redis_pool import RedisBusy
+from smartoken.cluster.redis_pool import REDIS_ERRORS, RedisBusy
 from smartoken.errors import (
     BudgetExceeded,
     BudgetStoreBusy,
@@ -90,8 +90,6 @@ from smartoken.money import format_usd
 from smartoken.store import snapshots
 
 log = logging.getLogger("smartoken.budget")
-REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
-                redis_errors.BusyLoadingError, OSError)
 CREDIT_POLL = 1.0
 ALIVE_EVERY = 1.0  # seconds between liveness beats
 ALIVE_TTL = 3.0  # a replica silent this long is dead: its reservations are released

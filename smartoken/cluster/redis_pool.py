@@ -22,6 +22,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 DEFAULT_POOL = 128
 DEFAULT_WAIT = 10.0
+# What means Redis did not answer (the reservers and the shared limits fall back or refuse).
+REDIS_ERRORS = (redis_errors.ConnectionError, redis_errors.TimeoutError,
+                redis_errors.BusyLoadingError, OSError)
 
 
 class RedisBusy(redis_errors.ConnectionError):

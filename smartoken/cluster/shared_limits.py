@@ -38,11 +38,11 @@ if TYPE_CHECKING:
 
 
 def redis_errors() -> tuple[type[BaseException], ...]:
-    """What means Redis did not answer. redis-py is imported only where Redis is configured
+    """``redis_pool.REDIS_ERRORS``, imported (with redis-py) only where Redis is configured
     (~8 MiB of RSS in a worker without it: issue 16)."""
-    from redis import exceptions as e
+    from smartoken.cluster.redis_pool import REDIS_ERRORS
 
-    return (e.ConnectionError, e.TimeoutError, e.BusyLoadingError, OSError)
+    return REDIS_ERRORS
 
 _NOW = """
 local t = redis.call('TIME')

@@ -155,7 +155,7 @@ class OpenAICompatProvider:
             if size > cap:
                 raise self._too_large()
             parts.append(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return b"".join(parts)  # one part is returned as it is, not copied
 
     async def _read_json(self, resp: aiohttp.ClientResponse, timer: IdleTimer) -> JSON:
         t = self.config.timeouts
