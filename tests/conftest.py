@@ -11,6 +11,8 @@ import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from tests import running, sslcache
+from tests.fakes.paypal_api import FakePayPal
+from tests.fakes.stripe_api import FakeStripe
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway
 from tests.inproc import InProcessGateway
@@ -88,3 +90,21 @@ def make_inproc(tmp_path: Path) -> Iterator[Callable[..., InProcessGateway]]:
     for gw in made:
         gw.stop()
     running.RUNNING.clear()
+
+
+@pytest.fixture
+def stripe_fake() -> Iterator[FakeStripe]:
+    """The Stripe API's stand-in over real HTTP (tests/fakes/stripe_api.py)."""
+    f = FakeStripe()
+    f.start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture
+def paypal_fake() -> Iterator[FakePayPal]:
+    """PayPal's Orders API stand-in over real HTTP (tests/fakes/paypal_api.py)."""
+    f = FakePayPal()
+    f.start()
+    yield f
+    f.stop()

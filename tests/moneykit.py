@@ -112,6 +112,12 @@ def _snapshot(gw: Gateway, account_id: int) -> dict[str, int]:
     return {k: int(v) for k, v in s.items()}
 
 
+def balance(gw: Gateway, account_id: int) -> int:
+    """The wallet's balance in micro-USD, as the ledger holds it."""
+    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=account_id)
+    return int(w["balance_micro"])
+
+
 def assert_ledger_balances(gw: Gateway, account_id: int) -> dict[str, int]:
     """wallet balance == sum of its transactions == credits - usage costs, to the micro-dollar."""
     s = _snapshot(gw, account_id)

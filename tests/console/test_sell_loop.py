@@ -7,10 +7,9 @@ invariant (balance = sum of transactions) holds at the end, and the top-up was c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.inproc_console import InprocConsole
@@ -19,14 +18,6 @@ from tests.mailbox import Mailbox
 
 EMAIL = "buyer@example.com"
 PW = "buyer-password-1"
-
-
-@pytest.fixture
-def stripe_fake() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def test_sign_up_verify_trial_top_up_receipt_spend_alert(

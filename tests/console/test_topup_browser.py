@@ -5,11 +5,10 @@ printable receipt, in English and Chinese."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page
 
 from tests.console.conftest import add_user, sign_in
@@ -17,14 +16,6 @@ from tests.console.inproc_console import InprocConsole
 from tests.fakes.stripe_api import FakeStripe
 
 PW = "browser-topup-pw-1"
-
-
-@pytest.fixture
-def stripe_fake() -> Iterator[FakeStripe]:
-    f = FakeStripe()
-    f.start()
-    yield f
-    f.stop()
 
 
 def test_top_up_through_checkout_then_see_balance_and_receipt(

@@ -69,6 +69,17 @@ def _anthropic_end() -> list[dict[str, Any]]:
             {"type": "message_stop"}]
 
 
+HUGE = 3 * 1024 * 1024  # bytes: past a provider's max_answer_mb of 1
+
+
+async def _huge_stream(resp: web.StreamResponse) -> None:
+    await resp.write(b"data: " + orjson.dumps(GOOD) + b"\n\n")
+    await resp.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"")
+    for _ in range(HUGE // 65536):  # one event that never ends
+        await resp.write(b"x" * 65536)
+        await asyncio.sleep(0)
+
+
 class Hostile(ThreadedServer):
     """Streams GOOD, then ``event``, then a normal end, in one write or one event a write."""
 
@@ -116,42 +127,27 @@ class Hostile(ThreadedServer):
         await resp.write_eof()
         return resp
 
+    async def _huge(self, request: web.Request, stream: bool) -> web.StreamResponse:
+        if stream:
+            resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+            await resp.prepare(request)
+            with contextlib.suppress(ConnectionError):
+                await _huge_stream(resp)
+                await resp.write_eof()
+            return resp
+        answer = orjson.dumps({"choices": [{"index": 0, "message": {
+            "role": "assistant", "content": "x" * HUGE}}]})
+        if self.event == "BOMB":  # small on the wire, 3 MiB once decompressed
+            return web.Response(body=gzip.compress(answer), headers={
+                "content-type": "application/json", "content-encoding": "gzip"})
+        return web.Response(body=answer, content_type="application/json")
+
 
 @pytest.fixture(params=["openai", "anthropic"])
 def hostile(request: pytest.FixtureRequest) -> Iterator[Hostile]:
     server = Hostile(request.param).start()
     yield server  # type: ignore[misc]
     server.stop()
-
-
-HUGE = 3 * 1024 * 1024  # bytes: past a provider's max_answer_mb of 1
-
-
-async def _huge_stream(resp: web.StreamResponse) -> None:
-    await resp.write(b"data: " + orjson.dumps(GOOD) + b"\n\n")
-    await resp.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"")
-    for _ in range(HUGE // 65536):  # one event that never ends
-        await resp.write(b"x" * 65536)
-        await asyncio.sleep(0)
-
-
-async def _huge(self: Hostile, request: web.Request, stream: bool) -> web.StreamResponse:
-    if stream:
-        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
-        await resp.prepare(request)
-        with contextlib.suppress(ConnectionError):
-            await _huge_stream(resp)
-            await resp.write_eof()
-        return resp
-    answer = orjson.dumps({"choices": [{"index": 0, "message": {
-        "role": "assistant", "content": "x" * HUGE}}]})
-    if self.event == "BOMB":  # small on the wire, 3 MiB once decompressed
-        return web.Response(body=gzip.compress(answer), headers={
-            "content-type": "application/json", "content-encoding": "gzip"})
-    return web.Response(body=answer, content_type="application/json")
-
-
-Hostile._huge = _huge  # type: ignore[attr-defined]
 
 
 def _stream(gw: Gateway, key: str) -> tuple[int, list[str]]:

@@ -7,33 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.console.conftest import add_user, http_session
 from tests.fakes.paypal_api import CLIENT_SECRET, FakePayPal
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
-from tests.moneykit import assert_invariants
+from tests.moneykit import assert_invariants, balance
 
 PASSWORD = "paypal-test-password-1"
 
 
-@pytest.fixture
-def paypal_fake() -> Iterator[FakePayPal]:
-    f = FakePayPal()
-    f.start()
-    yield f
-    f.stop()
-
-
-def balance(gw: Gateway, aid: int) -> int:
-    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=aid)
-    return int(w["balance_micro"])
+def _gateway(make_inproc: Any, paypal_fake: FakePayPal, fake: FakeUpstream) -> Gateway:
+    gw: Gateway = make_inproc(fake_config(fake), env=paypal_fake.env())
+    paypal_fake.webhook_url = gw.base_url + "/webhooks/paypal"
+    return gw
 
 
 async def _deliver_many(url: str, body: bytes, headers: dict[str, str],
@@ -45,8 +36,7 @@ async def _deliver_many(url: str, body: bytes, headers: dict[str, str],
 
 def test_paypal_order_capture_webhooks_refunds_once(
         make_inproc: Any, paypal_fake: FakePayPal, fake: FakeUpstream) -> None:
-    gw: Gateway = make_inproc(fake_config(fake), env=paypal_fake.env())
-    paypal_fake.webhook_url = gw.base_url + "/webhooks/paypal"
+    gw = _gateway(make_inproc, paypal_fake, fake)
     aid = add_user(gw, "pp", PASSWORD)
     client, csrf = http_session(gw, "pp", PASSWORD)
     with contextlib.closing(client):
@@ -94,8 +84,7 @@ def test_paypal_order_capture_webhooks_refunds_once(
 
 def test_paypal_webhooks_that_do_not_verify_credit_nothing(
         make_inproc: Any, paypal_fake: FakePayPal, fake: FakeUpstream) -> None:
-    gw: Gateway = make_inproc(fake_config(fake), env=paypal_fake.env())
-    paypal_fake.webhook_url = gw.base_url + "/webhooks/paypal"
+    gw = _gateway(make_inproc, paypal_fake, fake)
     aid = add_user(gw, "pp", PASSWORD)
     client, csrf = http_session(gw, "pp", PASSWORD)
     with contextlib.closing(client):

@@ -11,7 +11,6 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,22 +21,12 @@ from tests.console.conftest import add_user, http_session
 from tests.fakes.stripe_api import WEBHOOK_SECRET, FakeStripe, sign
 from tests.fakes.upstream import FakeUpstream
 from tests.harness import Gateway, fake_config
-from tests.moneykit import assert_invariants
+from tests.moneykit import assert_invariants, balance
 from tests.services import REDIS_URL, pg_url, redis_prefix  # noqa: F401  (fixtures)
 
 PASSWORD = "pay-test-password-1"
 
 
-@pytest.fixture
-def stripe_fake() -> Iterator[FakeStripe]:
-    f = FakeStripe()
-    f.start()
-    yield f
-    f.stop()
-
-
-# Requested before make_inproc: the database is dropped after the gateways stopped (a gateway
-# whose database vanished under it waits out its shutdown grace).
 @pytest.fixture(params=["sqlite", "postgresql", "redis"])
 def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
     if request.param == "sqlite":
@@ -67,11 +56,6 @@ def start_topup(gw: Gateway, name: str, amount: str = "10") -> tuple[int, str]:
         client.close()
     assert r.status_code == 303, r.text
     return aid, r.headers["location"].rsplit("/", 1)[1]
-
-
-def balance(gw: Gateway, aid: int) -> int:
-    [w] = gw.sql("SELECT balance_micro FROM wallets WHERE account_id = :a", a=aid)
-    return int(w["balance_micro"])
 
 
 def events(gw: Gateway, aid: int) -> list[dict[str, Any]]:

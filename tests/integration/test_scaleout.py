@@ -116,6 +116,21 @@ async def _open_streams(gw: Gateway, key: str, n: int) -> tuple[openai.AsyncOpen
     return client, streams
 
 
+async def _kill_with_three_streams_in_flight(gw: Gateway, key: str) -> float:
+    """SIGKILL ``gw`` once each of three streams has delivered a few chunks (and progress
+    lines); the clients see their streams fail. Returns when it was killed."""
+    client, streams = await _open_streams(gw, key, 3)
+    await asyncio.sleep(1.5)
+    gw.kill()
+    killed_at = time.monotonic()
+    for stream in streams:
+        with pytest.raises((openai.APIError, Exception)):
+            async for _ in stream:
+                pass
+    await client.close()
+    return killed_at
+
+
 def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
                                    cluster_env: dict[str, str], stop_all: Any) -> None:
     cost = exact_usage(fake, chunks=40, chunk_delay=0.25)  # streams last ~10 s
@@ -125,20 +140,7 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
     other = gws[0].key("team")  # same wallet, no budget: shows the others keep serving
     aid = gws[0].account("team")
 
-    killed_at: list[float] = []
-
-    async def scenario() -> None:
-        client, streams = await _open_streams(gws[1], key, 3)
-        await asyncio.sleep(1.5)  # each stream has delivered a few chunks (and progress lines)
-        gws[1].kill()  # SIGKILL with three streams in flight
-        killed_at.append(time.monotonic())
-        for stream in streams:
-            with pytest.raises((openai.APIError, Exception)):
-                async for _ in stream:
-                    pass
-        await client.close()
-
-    asyncio.run(scenario())
+    killed_at = asyncio.run(_kill_with_three_streams_in_flight(gws[1], key))
     exact_usage(fake)  # fast answers again
     # The surviving replicas keep serving ...
     assert len(ok(spread([gws[0], gws[2]], other, 6))) == 6
@@ -146,7 +148,7 @@ def test_replica_killed_mid_stream(tmp_path: Path, fake: FakeUpstream,
     # after 3 s), not at the reservation TTL (10 s here): the key's budget is usable again.
     wait_for(lambda: not isinstance(spread([gws[2]], key, 1)[0], BaseException), 30,
              "the killed replica's reservations to be released")
-    assert time.monotonic() - killed_at[0] < 5
+    assert time.monotonic() - killed_at < 5
     gws[0].wait_usage(7, timeout=20, status="ok")
     # The killed replica restarts on its data folder: its crash journal is written, and the
     # streams the kill cut are billed for what they had delivered (their last progress line).
@@ -188,23 +190,10 @@ def test_killed_replica_journal_drained_by_the_others(
     journals = {k: rc.hlen(k) for k in rc.scan_iter(f"{prefix}journal:*")}
     assert sorted(journals.values()) == [5], journals  # replica 1's hash: its 5 records
     exact_usage(fake, chunks=40, chunk_delay=0.25)  # streams last ~10 s
-    killed_at: list[float] = []
-
-    async def scenario() -> None:
-        client, streams = await _open_streams(gws[1], key, 3)
-        await asyncio.sleep(1.5)  # each stream has delivered a few chunks (and progress)
-        gws[1].kill()
-        killed_at.append(time.monotonic())
-        for stream in streams:
-            with pytest.raises((openai.APIError, Exception)):
-                async for _ in stream:
-                    pass
-        await client.close()
-
-    asyncio.run(scenario())
+    killed_at = asyncio.run(_kill_with_three_streams_in_flight(gws[1], key))
     exact_usage(fake)
     wait_for(lambda: len(gws[0].usage(key_id=kid)) >= 8, 30, "the journal to be drained")
-    took = time.monotonic() - killed_at[0]
+    took = time.monotonic() - killed_at
     done = gws[0].usage(key_id=kid, status="ok")
     cut = gws[0].usage(key_id=kid, status="partial")
     assert len(done) == 5 and len(cut) == 3
