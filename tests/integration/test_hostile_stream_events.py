@@ -18,6 +18,7 @@ from aiohttp import web
 
 from tests.fakes.threaded import ThreadedServer
 from tests.harness import Gateway, fake_config
+from tests.moneykit import assert_invariants
 
 GOOD = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hello "}}]}
@@ -187,6 +188,7 @@ def test_hostile_stream_events_end_the_stream_cleanly_and_bill_once(
                for r in records), records
     # the good chunk was delivered each time: it is billed (never a negative or huge cost)
     assert all(0 <= r["cost_micro"] < 1_000_000 for r in records), records
+    assert_invariants(gw, gw.account("admin"))  # balance = its transactions
 
 
 def test_hostile_unary_bodies_get_a_502_not_a_500(hostile: Hostile, make_inproc: Any) -> None:
@@ -211,6 +213,7 @@ def test_hostile_unary_bodies_get_a_502_not_a_500(hostile: Hostile, make_inproc:
     records = gw.wait_usage(len(bodies))  # one record per answered request
     assert len(records) == len(bodies), records
     assert all(0 <= r["cost_micro"] < 1_000_000 for r in records), records
+    assert_invariants(gw, gw.account("admin"))  # balance = its transactions
 
 
 def test_hostile_embedding_bodies_get_a_502_not_a_500(make_inproc: Any) -> None:
@@ -238,6 +241,7 @@ def test_hostile_embedding_bodies_get_a_502_not_a_500(make_inproc: Any) -> None:
         records = gw.wait_usage(len(bodies))
         assert len(records) == len(bodies)
         assert all(0 <= r["cost_micro"] < 1_000_000 for r in records), records
+        assert_invariants(gw, gw.account("admin"))  # balance = its transactions
     finally:
         server.stop()
 
@@ -273,6 +277,7 @@ def test_hostile_events_through_the_native_messages_protocol(make_inproc: Any) -
         assert not wrong, wrong
         records = gw.wait_usage(n)
         assert len(records) == n and all(0 <= r["cost_micro"] < 1_000_000 for r in records)
+        assert_invariants(gw, gw.account("admin"))
     finally:
         server.stop()
 
@@ -301,5 +306,6 @@ def test_an_answer_past_max_answer_mb_is_a_502_or_an_error_event(
         assert [r["http_status"] for r in sorted(records, key=lambda r: r["created_at"])] == [
             502, 502, 200]
         assert {r["status"] for r in records} == {"upstream_error", "partial"}
+        assert_invariants(gw, gw.account("admin"))
     finally:
         server.stop()
