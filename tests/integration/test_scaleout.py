@@ -356,6 +356,7 @@ def test_revocation_reaches_every_replica(tmp_path: Path, fake: FakeUpstream,
                           str(gws[0].data_dir), "keys", "revoke", str(key_id)],
                          env=gws[0].env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+    committed = time.monotonic()  # the revocation is committed by now (the CLI has exited)
 
     def refused() -> bool:
         try:
@@ -365,9 +366,12 @@ def test_revocation_reaches_every_replica(tmp_path: Path, fake: FakeUpstream,
             return "revoked" in str(exc)
 
     wait_for(refused, 10, "replica 3 to refuse the revoked key")
-    elapsed = time.monotonic() - t0
-    print(f"revocation reached replica 3 after {elapsed:.2f} s (CLI start-up included)")
-    assert elapsed < 3.0, elapsed  # documented bound: 1 s (pub/sub at once, poller each 1 s)
+    elapsed, since_commit = time.monotonic() - t0, time.monotonic() - committed
+    print(f"revocation reached replica 3 {since_commit:.2f} s after the CLI exited "
+          f"({elapsed:.2f} s after it started)")
+    # documented bound: 1 s (pub/sub at once, poller each 1 s); the key cache alone would take
+    # its TTL. Measured from the CLI's exit: its own start-up is not the gateway's delay.
+    assert since_commit < 2.0, since_commit
 
 
 def test_change_notices_over_pubsub(redis_prefix: str) -> None:  # noqa: F811
