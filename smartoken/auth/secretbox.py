@@ -14,8 +14,10 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+if TYPE_CHECKING:  # cryptography (~8 MiB a worker) is loaded when a box is made
+    from cryptography.fernet import Fernet, MultiFernet
 
 ENV = "SMARTOKEN_SECRET_KEY"
 MIN_PASSPHRASE = 16
@@ -26,10 +28,14 @@ class SecretKeyError(ValueError):
 
 
 def generate_key() -> str:
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode()
 
 
 def _fernet(key: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     try:
         raw = base64.urlsafe_b64decode(key.encode())
         if len(raw) == 32:
@@ -48,12 +54,16 @@ class SecretBox:
         if not keys:
             raise SecretKeyError(f"{ENV} is not set: it is needed to store provider API keys "
                                  "encrypted in the database")
-        self._multi = MultiFernet([_fernet(k) for k in keys])
+        from cryptography.fernet import MultiFernet
+
+        self._multi: MultiFernet = MultiFernet([_fernet(k) for k in keys])
 
     def encrypt(self, plaintext: str) -> str:
         return self._multi.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str, what: str = "a stored secret") -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._multi.decrypt(token.encode()).decode()
         except InvalidToken:
@@ -63,6 +73,8 @@ class SecretBox:
 
     def rotate(self, token: str, what: str = "a stored secret") -> str:
         """Re-encrypt under the first (newest) key."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._multi.rotate(token.encode()).decode()
         except InvalidToken:

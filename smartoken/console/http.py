@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 
 from smartoken.api.http import app_state
 from smartoken.catalog.model import localized
@@ -29,6 +28,9 @@ from smartoken.i18n.errors import summary
 from smartoken.i18n.message import N_, translate, translated
 from smartoken.money import format_usd
 from smartoken.state import AppState
+
+if TYPE_CHECKING:  # Jinja is loaded with the first page (an API-only gateway never loads it)
+    from starlette.templating import Jinja2Templates
 
 TEMPLATES = Path(__file__).parent / "templates"
 THEME_COOKIE = "st_theme"
@@ -78,6 +80,8 @@ def reason(text: str | None, locale: str) -> str | None:
 
 
 def make_templates(tz: ZoneInfo, locale: str = "en") -> Jinja2Templates:
+    from starlette.templating import Jinja2Templates
+
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.autoescape = True
@@ -125,8 +129,17 @@ def make_templates(tz: ZoneInfo, locale: str = "en") -> Jinja2Templates:
 @dataclass(slots=True)
 class Console:
     sessions: Sessions
-    templates: dict[str, Jinja2Templates]
+    tz: ZoneInfo
     throttle: SharedLoginThrottle  # in Redis when configured (issue 12 item 17)
+    _templates: dict[str, Jinja2Templates] = field(default_factory=dict)
+
+    def templates(self, locale: str) -> Jinja2Templates:
+        """The page templates in ``locale``'s language, made on the first page asked in it:
+        a gateway that only relays never loads Jinja (issue 16: memory per worker)."""
+        found = self._templates.get(locale)
+        if found is None:
+            found = self._templates[locale] = make_templates(self.tz, locale)
+        return found
 
 
 async def open_console(state: AppState) -> Console:
@@ -134,8 +147,7 @@ async def open_console(state: AppState) -> Console:
     throttle = SharedLoginThrottle(
         LoginThrottle(), cluster.redis if cluster else None,
         cluster.options.prefix if cluster else "st:", bool(cluster and cluster.options.fail_open))
-    templates = {loc: make_templates(state.settings.tz, loc) for loc in locales.SUPPORTED}
-    return Console(await Sessions.open(state.engine), templates, throttle)
+    return Console(await Sessions.open(state.engine), state.settings.tz, throttle)
 
 
 def locale_of(request: Request) -> str:
@@ -174,7 +186,7 @@ def render(request: Request, console: Console, template: str, user: User | None,
         context["error"] = translate(context["error"], locale)
     context.update(theme=theme_of(request),
                    js_i18n=js_strings(locale).replace("<", "\\u003c"))
-    response = console.templates[locale].TemplateResponse(request, template, context,
+    response = console.templates(locale).TemplateResponse(request, template, context,
                                                           status_code=status)
     harden(response)
     return response

@@ -18,14 +18,18 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
 from smartoken.console import store
+
+if TYPE_CHECKING:  # cryptography is loaded with the first flash message
+    from cryptography.fernet import Fernet
 
 COOKIE = "st_session"
 LOGIN_COOKIE = "st_login_csrf"
@@ -52,10 +56,17 @@ class Sessions:
     def __init__(self, engine: AsyncEngine, secret: str) -> None:
         self._engine = engine
         self._signer = URLSafeTimedSerializer(secret, salt="smartoken-console-session")
-        # One-time messages (a new key's secret) travel encrypted in a short-lived cookie, so a
-        # create can redirect (no resubmission on reload) without the secret touching storage.
-        self._fernet = Fernet(base64.urlsafe_b64encode(
-            hashlib.sha256(b"smartoken-console-flash:" + secret.encode()).digest()))
+        self._secret = secret
+
+    @cached_property
+    def _fernet(self) -> Fernet:
+        """One-time messages (a new key's secret) travel encrypted in a short-lived cookie, so
+        a create can redirect (no resubmission on reload) without the secret touching storage.
+        Made on first use: cryptography costs a worker ~8 MiB (issue 16)."""
+        from cryptography.fernet import Fernet
+
+        return Fernet(base64.urlsafe_b64encode(
+            hashlib.sha256(b"smartoken-console-flash:" + self._secret.encode()).digest()))
 
     @classmethod
     async def open(cls, engine: AsyncEngine) -> Sessions:
@@ -113,6 +124,8 @@ class Sessions:
         if not raw:
             return None
         response.delete_cookie(FLASH_COOKIE, path="/console")
+        from cryptography.fernet import InvalidToken
+
         try:
             plain = self._fernet.decrypt(raw.encode(), ttl=FLASH_SECONDS).decode()
         except InvalidToken:

@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import multiprocessing
 import re
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -181,8 +178,13 @@ def extract_path(path: str, kind: str, max_chars: int) -> str | None:
 # ------------------------------------------------------------------ the pool (gateway side)
 
 
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+
 class Extractor:
-    """A process pool for extraction. Processes start on first use (``spawn``)."""
+    """A process pool for extraction. Processes start on first use (``spawn``), and the
+    process machinery is imported then (a gateway that never reads a file never loads it)."""
 
     def __init__(self, workers: int = 1, timeout: float = 120.0) -> None:
         self.workers, self.timeout = workers, timeout
@@ -190,11 +192,16 @@ class Extractor:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(self.workers,
                                              mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 
     async def extract(self, path: Path, kind: str, max_chars: int) -> str | None:
+        from concurrent.futures.process import BrokenProcessPool
+
         loop = asyncio.get_running_loop()
         fut: Any = loop.run_in_executor(self._executor(), extract_path, str(path), kind,
                                         max_chars)

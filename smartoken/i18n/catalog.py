@@ -9,15 +9,15 @@ import io
 import json
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
-
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 
 @functools.cache
 def translations(locale: str) -> gettext.NullTranslations:
+    from babel.messages.mofile import write_mo  # Babel is loaded with the first translation
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
     folder = LOCALE_DIR / locale / "LC_MESSAGES"
     po = folder / "messages.po"
     if not po.exists():

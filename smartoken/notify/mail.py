@@ -22,8 +22,6 @@ from email.utils import formataddr, make_msgid, parseaddr
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import aiosmtplib
-
 log = logging.getLogger("smartoken.mail")
 DEFAULT_FROM = "SmarToken <smartoken@localhost>"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -130,6 +128,8 @@ class SmtpMailer:
         self.target, self.sender = target, sender
 
     async def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
+        import aiosmtplib  # mail is rare: loaded with the first one
+
         msg = build_message(self.sender, to, subject, text, html)
         t = self.target
         try:

@@ -58,3 +58,34 @@ def test_check_schema_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         return ""
 
     assert "revision none" in asyncio.run(go())
+
+
+def test_a_relaying_gateway_loads_neither_jinja_nor_cryptography(tmp_path: Path) -> None:
+    """The console's templates (Jinja, ~2 MiB) and formats (Babel, ~1 MiB), Fernet
+    (cryptography, ~8 MiB), the SMTP client and the extraction pool's process machinery
+    (~1 MiB) are loaded by the first console page, secret, mail and file, not by a gateway that
+    starts and relays."""
+    probe = (
+        "import sys\n"
+        "from starlette.testclient import TestClient\n"
+        "from smartoken.app import create_app\n"
+        "from smartoken.config import load_settings\n"
+        f"s = load_settings(None, env={{}}, data_dir={str(tmp_path)!r})\n"
+        "with TestClient(create_app(s)) as c:\n"
+        "    assert c.get('/healthz').status_code == 200\n"
+        "    msg = {'role': 'user', 'content': 'hi'}\n"
+        "    r = c.post('/v1/chat/completions', headers={'authorization': 'Bearer sk-no'},\n"
+        "               json={'model': 'kimi-k2', 'messages': [msg]})\n"
+        "    assert r.status_code == 401, r.text\n"
+        "    lazy = ('cryptography', 'jinja2', 'aiosmtplib', 'multiprocessing', 'babel')\n"
+        "    print(sorted(m for m in lazy if m in sys.modules))\n"
+        "    page = c.get('/console/login')\n"
+        "    assert page.status_code == 200 and '<form' in page.text, page.text[:300]\n"
+        "    print(sorted(m for m in lazy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2], timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    before, after = out.stdout.strip().splitlines()[-2:]
+    assert before == "[]", out.stdout + out.stderr
+    assert "jinja2" in after  # the first page loads it: the probe sees what it claims to
