@@ -30,8 +30,6 @@ class _Carry:
     def __init__(self, secrets: Sequence[bytes]) -> None:
         texts = {s.decode("utf-8", "replace") for s in secrets}
         self._secrets = sorted((s for s in texts if s), key=len, reverse=True)
-        self._prefixes = {s[:n] for s in self._secrets for n in range(1, len(s))}
-        self._longest = max((len(s) for s in self._secrets), default=0)
         self._carry: dict[Slot, str] = {}
 
     def scrub(self, text: str) -> str:
@@ -41,21 +39,32 @@ class _Carry:
         return text
 
     def _held(self, text: str) -> int:
-        """Length of the longest end of ``text`` that could begin a secret."""
-        for n in range(min(len(text), self._longest - 1), 0, -1):
-            if text[-n:] in self._prefixes:
-                return n
-        return 0
+        """Length of the longest end of ``text`` that could begin a secret (a proper prefix of
+        one). Only the places where a secret's first character occurs in the last
+        ``len(secret) - 1`` characters are tried: C-speed ``find``, not a slice per length."""
+        size, best = len(text), 0
+        for secret in self._secrets:
+            first, end = secret[0], size - best  # only starts that would beat ``best``
+            i = text.find(first, max(0, size - len(secret) + 1), end)
+            while i != -1:
+                if secret.startswith(text[i:]):  # the earliest start is the longest end
+                    best = size - i
+                    break
+                i = text.find(first, i + 1, end)
+        return best
 
     def _field(self, holder: dict[str, Any], name: str, slot: Slot, final: bool) -> None:
         text = holder.get(name)
-        if not isinstance(text, str):
-            if slot not in self._carry or not final:
+        carry = self._carry
+        if text.__class__ is not str:
+            if not final or slot not in carry:
                 return
             text = ""
-        full = self.scrub(self._carry.pop(slot, "") + text)
+        elif carry and slot in carry:
+            text = carry.pop(slot) + text
+        full = self.scrub(text)
         if not final and (n := self._held(full)):
-            self._carry[slot] = full[-n:]
+            carry[slot] = full[-n:]
             full = full[:-n]
         holder[name] = full
 

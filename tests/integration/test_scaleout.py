@@ -340,7 +340,7 @@ def test_redis_down_fail_open_keeps_serving(tmp_path: Path, fake: FakeUpstream,
     assert assert_ledger_consistent(gw, aid, 100_000_000) == 10 * cost
 
 
-@pytest.mark.serial  # a time bound (3 s): alone, after the parallel part of `make test`
+@pytest.mark.serial  # a time bound (2 s): alone, after the parallel part of `make test`
 def test_revocation_reaches_every_replica(tmp_path: Path, fake: FakeUpstream,
                                           cluster_env: dict[str, str], stop_all: Any) -> None:
     exact_usage(fake)

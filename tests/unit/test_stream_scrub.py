@@ -6,6 +6,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smartoken.providers.stream_scrub import EventScrubber, StreamScrubber
 
 SECRETS = [b"upstream-secret-KEY-7f3a91c2", b"tenant-secret-hdr-5d20e8b4",
@@ -148,3 +151,16 @@ def test_anthropic_tool_json_and_odd_events() -> None:
                                                                      "signature": "upstream-"}},
                 {"type": "content_block_stop"}, {"no": "type"}):
         assert s.feed(odd) == [odd]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet="ab密-", min_size=1, max_size=6), min_size=1, max_size=3),
+       st.text(alphabet="ab密-x", max_size=12))
+def test_held_back_end_is_the_longest_end_that_begins_a_secret(
+        secrets: list[str], text: str) -> None:
+    """``_held`` (find-based) against its definition: the longest proper prefix of any secret
+    that ``text`` ends with."""
+    carry = StreamScrubber([s.encode() for s in secrets])
+    prefixes = {s[:n] for s in secrets for n in range(1, len(s))}
+    expected = max((n for n in range(1, len(text) + 1) if text[-n:] in prefixes), default=0)
+    assert carry._held(text) == expected
