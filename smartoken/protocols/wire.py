@@ -29,6 +29,11 @@ def parse_json(body: bytes | bytearray) -> JSON:
     return data
 
 
+# OpenAI's largest embedding has 3,072 dimensions; a request for more than this is refused
+# here rather than sent on (and the demo provider would build a vector that long per input).
+MAX_DIMENSIONS = 16_384
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -171,3 +176,7 @@ def validate_embeddings(data: JSON) -> None:
     if not ok:
         raise InvalidRequest("'input' must be a string, an array of strings, or token arrays.",
                              param="input", code="invalid_type")
+    dims = data.get("dimensions")
+    if dims is not None and not (_is_int(dims) and 1 <= dims <= MAX_DIMENSIONS):
+        raise InvalidRequest(f"'dimensions' must be an integer from 1 to {MAX_DIMENSIONS}.",
+                             param="dimensions", code="invalid_value")

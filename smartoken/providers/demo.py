@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from smartoken import tokens
-from smartoken.providers.base import JSON
+from smartoken.providers.base import JSON, UpstreamError
 from smartoken.providers.dialects.base import Dialect
 
 FINGERPRINT = "smartoken-demo"
+DEMO_DIMS = 3072  # the largest OpenAI embedding; the demo builds one vector per input
 _WORDS = re.compile(r"\S+\s*|\s+")
 
 
@@ -161,8 +162,14 @@ class DemoProvider:
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
         dims = body.get("dimensions")
-        if not isinstance(dims, int):
+        if dims is None:
             dims = 256
+        elif not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= DEMO_DIMS:
+            raise UpstreamError(f"{self.name}: dimensions must be from 1 to {DEMO_DIMS}",
+                                kind="client", status=400, retryable=False,
+                                body={"message": f"'dimensions' must be an integer from 1 to "
+                                                 f"{DEMO_DIMS} for demo models.",
+                                      "code": "invalid_value"})
         data, total = [], 0
         for i, item in enumerate(items):
             text = item if isinstance(item, str) else str(item)

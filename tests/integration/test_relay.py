@@ -170,6 +170,25 @@ def test_embeddings_routed_and_billed(gw: Gateway, fake: FakeUpstream) -> None:
     assert rec["model"] == "demo-embedding" and rec["prompt_tokens"] == resp.usage.prompt_tokens
 
 
+def test_embedding_dimensions_are_bounded_before_anything_is_built(gw: Gateway) -> None:
+    """``dimensions`` was taken as given: ``true`` made 1-dimensional vectors, 0 empty ones, and
+    10**8 had the demo provider build a 100-million-float vector per input."""
+    key = gw.key(credit="10")
+    client = gw.client(key)
+    assert len(client.embeddings.create(model="demo-embedding", input="hi",
+                                        dimensions=64).data[0].embedding) == 64
+    for bad in (True, 0, -3, 1.5, "64", 10**8, 10**30):
+        r = httpx.post(gw.base_url + "/v1/embeddings", headers={"Authorization": f"Bearer {key}"},
+                       json={"model": "demo-embedding", "input": ["a", "b"], "dimensions": bad})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions", (bad, r.text)
+    # within the wire's bound, above the demo's: the provider refuses it, nothing is billed
+    with pytest.raises(openai.BadRequestError, match="dimensions"):
+        client.embeddings.create(model="demo-embedding", input="hi", dimensions=5000)
+    records = gw.wait_usage(2)
+    assert sorted(r["status"] for r in records) == ["ok", "rejected"]
+    assert [r["cost_micro"] for r in records if r["status"] == "rejected"] == [0]
+
+
 def test_sigterm_flushes_every_usage_record(gw: Gateway, fake: FakeUpstream) -> None:
     client = gw.client(gw.key(credit="10"))
     for _ in range(15):
