@@ -94,6 +94,7 @@ async def run(url: str, n: int, rounds: int) -> None:
         await task
         pauses.append(max(late))
     await engine.dispose()
+    print("per flush, longest callback (ms CPU):", " ".join(f"{c * 1000:.2f}" for c in cpu))
     print(f"{n} records per flush, {rounds} flushes: longest loop callback "
           f"{max(cpu) * 1000:.2f} ms CPU (median {statistics.median(cpu) * 1000:.2f} ms); "
           f"probe: longest pause "
