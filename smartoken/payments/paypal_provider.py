@@ -4,7 +4,10 @@ payer's approve link, and the capture when the browser comes back. Webhooks are 
 PayPal itself (``POST /v1/notifications/verify-webhook-signature`` with the transmission
 headers and the configured webhook id); a transmission older than the tolerance is refused.
 Events acted on: ``PAYMENT.CAPTURE.COMPLETED``, ``PAYMENT.CAPTURE.REFUNDED`` (each refund by its
-id), ``CUSTOMER.DISPUTE.CREATED`` and ``CUSTOMER.DISPUTE.RESOLVED`` (in the seller's favour).
+id), ``CUSTOMER.DISPUTE.CREATED`` and ``CUSTOMER.DISPUTE.RESOLVED`` (in the seller's favour);
+and, for a checkout that ends unpaid, ``PAYMENT.CAPTURE.DENIED``/``DECLINED`` and
+``CHECKOUT.PAYMENT-APPROVAL.REVERSED`` (an approved order not captured in time, which PayPal
+cancels): the pending payment becomes ``expired``, no money moves.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from smartoken.payments.contract import (
     Disputed,
     DisputeWon,
     Event,
+    Expired,
     Paid,
     PaymentRef,
     ProviderError,
@@ -84,6 +88,15 @@ def read_event(data: dict[str, Any]) -> Delivery:
         cents, currency = money(res.get("amount"))
         event = Paid(PaymentRef(_text(res.get("custom_id")), order), cents, currency,
                      _text(res.get("id")))
+    elif kind in ("PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED"):
+        related = (res.get("supplementary_data") or {}).get("related_ids") or {}
+        order = _text(related.get("order_id")) if isinstance(related, dict) else None
+        event = Expired(PaymentRef(_text(res.get("custom_id")), order))
+    elif kind == "CHECKOUT.PAYMENT-APPROVAL.REVERSED":
+        units = res.get("purchase_units") or [{}]
+        unit = units[0] if isinstance(units, list) and units and isinstance(units[0], dict) \
+            else {}
+        event = Expired(PaymentRef(_text(unit.get("custom_id")), _text(res.get("order_id"))))
     elif kind == "PAYMENT.CAPTURE.REFUNDED":
         refund = _text(res.get("id"))
         if refund is None:

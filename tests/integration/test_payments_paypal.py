@@ -115,3 +115,57 @@ def test_paypal_webhooks_that_do_not_verify_credit_nothing(
     assert paypal_fake.deliver(body, headers).json()["outcome"] == "credited"
     assert balance(gw, aid) == 10_000_000
     assert_invariants(gw, aid)
+
+
+def test_paypal_checkout_ending_unpaid_expires_and_credits_nothing(
+        make_inproc: Any, paypal_fake: FakePayPal, fake: FakeUpstream) -> None:
+    """A capture denied or declined, or an approval PayPal reverses (not captured in time),
+    turns the pending payment ``expired``: no money moves, replays change nothing, a payment
+    already paid is untouched, and money that still arrives later is credited."""
+    gw = _gateway(make_inproc, paypal_fake, fake)
+    aid = add_user(gw, "pp", PASSWORD)
+    client, csrf = http_session(gw, "pp", PASSWORD)
+    orders = []
+    with contextlib.closing(client):
+        for amount in ("10", "11", "12", "13"):
+            r = client.post("/console/wallet/topup", data={
+                "csrf_token": csrf, "amount": amount, "provider": "paypal"})
+            assert r.status_code == 303, r.text
+            orders.append(r.headers["location"].rsplit("/", 1)[1])
+    denied, declined, reversed_, paid = orders
+
+    def status(oid: str) -> str:
+        [row] = gw.sql("SELECT status FROM payments WHERE checkout_id = :o", o=oid)
+        return str(row["status"])
+
+    def capture_event(kind: str, oid: str) -> tuple[bytes, dict[str, str]]:
+        order = paypal_fake.orders[oid]
+        return paypal_fake.event(kind, {
+            "id": "CAP-" + oid, "status": kind.rsplit(".", 1)[1], "amount": order["amount"],
+            "custom_id": order["custom_id"],
+            "supplementary_data": {"related_ids": {"order_id": oid}}})
+
+    body, headers = capture_event("PAYMENT.CAPTURE.DENIED", denied)
+    replies = asyncio.run(_deliver_many(paypal_fake.webhook_url, body, headers, 10))
+    assert {r.status_code for r in replies} == {200}
+    assert sorted(r.json()["outcome"] for r in replies) == ["expired"] + ["nothing_to_do"] * 9
+    assert paypal_fake.deliver(*capture_event("PAYMENT.CAPTURE.DECLINED", declined)
+                               ).json()["outcome"] == "expired"
+    order = paypal_fake.orders[reversed_]
+    rev = paypal_fake.event("CHECKOUT.PAYMENT-APPROVAL.REVERSED", {
+        "order_id": reversed_, "purchase_units": [{"custom_id": order["custom_id"]}]})
+    assert paypal_fake.deliver(*rev).json()["outcome"] == "expired"
+    assert [status(o) for o in (denied, declined, reversed_, paid)] == \
+        ["expired", "expired", "expired", "pending"]
+    assert balance(gw, aid) == 0
+    # A payment already credited is not expired by a late denial of another capture.
+    assert paypal_fake.deliver(*paypal_fake.capture_completed(paid)).json()["outcome"] == \
+        "credited"
+    assert paypal_fake.deliver(*capture_event("PAYMENT.CAPTURE.DENIED", paid)
+                               ).json()["outcome"] == "nothing_to_do"
+    assert status(paid) == "paid" and balance(gw, aid) == 13_000_000
+    # Money that arrives after all is credited, and the payment is paid.
+    assert paypal_fake.deliver(*paypal_fake.capture_completed(denied)).json()["outcome"] == \
+        "credited"
+    assert status(denied) == "paid" and balance(gw, aid) == 23_000_000
+    assert_invariants(gw, aid)
