@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,13 +15,14 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from smartoken import logs as logs_mod
 from smartoken.api.edge import AuthFailures
 from smartoken.api.providers_admin import validate_base_url
 from smartoken.auth.secretbox import SecretBox, SecretKeyError, generate_key
 from smartoken.config import ConfigError, load_settings
 from smartoken.errors import InvalidRequest
 from smartoken.ledger.records import UsageRecord
-from smartoken.logs import JsonFormatter, Redactor, log_request
+from smartoken.logs import JsonFormatter, Redactor, configure_logging, log_request
 from smartoken.metrics import Metrics
 from smartoken.routing.health import HealthBoard
 from smartoken.server import GracefulServer, mark_unready
@@ -97,6 +99,40 @@ def _record(**kw: object) -> UsageRecord:
         prompt_tokens=10, completion_tokens=5, latency_ms=250, ttft_ms=40, cost_micro=1234)
     base.update(kw)
     return UsageRecord(**base)  # type: ignore[arg-type]
+
+
+def test_access_lines_written_directly_equal_the_formatters(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access line skips the logging module while the gateway's handler is the only one:
+    the same JSON object as through ``logging``, through the same redactor; with another
+    handler listening (a test's, a host application's) it goes through ``logging``."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    monkeypatch.setattr(logs_mod, "_access_lines", logs_mod._access_lines)  # restored after
+    direct: list[str] = []
+    real_write = logs_mod._AccessLines.write
+    monkeypatch.setattr(logs_mod._AccessLines, "write",
+                        lambda self, msg, fields: (direct.append(msg),
+                                                   real_write(self, msg, fields))[1])
+    other = logging.StreamHandler(io.StringIO())
+    try:
+        configure_logging("info", ["the-provider-key"])
+        rec = _record(error="upstream said the-provider-key is wrong")
+        log_request(rec, "sk-st-AbCdEf")
+        root.addHandler(other)
+        log_request(rec, "sk-st-AbCdEf")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert direct == ["request"]  # the first line only
+    assert other.stream.getvalue()  # type: ignore[attr-defined]  # the second via logging
+    written, via_logging = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    assert written.pop("ts").endswith("Z") and via_logging.pop("ts").endswith("Z")
+    assert written == via_logging
+    assert written["error"] == "upstream said *** is wrong"
+    assert "the-provider-key" not in stream.getvalue()
 
 
 def test_request_line_fields(monkeypatch: pytest.MonkeyPatch) -> None:
