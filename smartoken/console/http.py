@@ -138,6 +138,8 @@ class Console:
         a gateway that only relays never loads Jinja (issue 16: memory per worker)."""
         found = self._templates.get(locale)
         if found is None:
+            if locale not in locales.SUPPORTED:  # one environment per supported locale, never more
+                return self.templates(locales.DEFAULT)
             found = self._templates[locale] = make_templates(self.tz, locale)
         return found
 

@@ -89,3 +89,18 @@ def test_a_relaying_gateway_loads_neither_jinja_nor_cryptography(tmp_path: Path)
     before, after = out.stdout.strip().splitlines()[-2:]
     assert before == "[]", out.stdout + out.stderr
     assert "jinja2" in after  # the first page loads it: the probe sees what it claims to
+
+
+def test_console_templates_are_made_once_per_supported_locale() -> None:
+    """Made on first use, one environment per supported locale, whatever a caller asks for."""
+    from typing import Any, cast
+    from zoneinfo import ZoneInfo
+
+    from smartoken.console.http import Console
+    from smartoken.i18n import locales
+
+    console = Console(cast(Any, None), ZoneInfo("UTC"), cast(Any, None))
+    en = console.templates("en")
+    assert console.templates("en") is en
+    assert console.templates("xx-evil") is en and console.templates("zh_CN") is not en
+    assert sorted(console._templates) == sorted(locales.SUPPORTED)
