@@ -39,6 +39,7 @@ from smartoken.config import Settings
 from smartoken.console.http import open_console
 from smartoken.console.routes import console_routes
 from smartoken.errors import DatabaseUnavailable, GatewayError, InvalidRequest, NotFound
+from smartoken.i18n import locales
 from smartoken.i18n.errors import localize
 from smartoken.ledger.writer import database_failed
 from smartoken.logs import configure_logging, secrets_of
@@ -49,6 +50,12 @@ from smartoken.state import app_state
 log = logging.getLogger("smartoken")
 
 
+def _language(request: Request) -> tuple[str | None, str | None]:
+    """What an error's language is chosen from: the client's Accept-Language, and the language
+    a console user picked (its cookie: the console's JSON endpoints answer in it too)."""
+    return request.headers.get("accept-language"), request.cookies.get(locales.COOKIE)
+
+
 def _error_response(err: GatewayError) -> Response:
     return Response(err.body(), status_code=err.status, headers=err.headers,
                     media_type="application/json")
@@ -57,7 +64,7 @@ def _error_response(err: GatewayError) -> Response:
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
     note_refused(request, exc)
-    exc = localize(exc, request.headers.get("accept-language"))
+    exc = localize(exc, *_language(request))
     protocol = request.scope.get("state", {}).get("protocol")
     if protocol is not None:  # shaped as the client's protocol has it (protocols/)
         return Response(protocol.error_body(exc), status_code=exc.status,
@@ -73,7 +80,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = InvalidRequest(str(exc.detail), code=f"http_{exc.status_code}")
         err.status = exc.status_code
     note_refused(request, err)
-    return _error_response(localize(err, request.headers.get("accept-language")))
+    return _error_response(localize(err, *_language(request)))
 
 
 def _database_down(exc: Exception) -> bool:
@@ -89,11 +96,11 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
                     extra={"request_id": request_id})
         down = DatabaseUnavailable("The database did not answer in time; retry shortly. "
                                    "The request was not billed.")
-        return _error_response(localize(down, request.headers.get("accept-language")))
+        return _error_response(localize(down, *_language(request)))
     log.exception("unhandled error", extra={"request_id": request_id})
     err = GatewayError("The gateway hit an internal error; the request was not billed.",
                        code="internal_error")
-    return _error_response(localize(err, request.headers.get("accept-language")))
+    return _error_response(localize(err, *_language(request)))
 
 
 def routes() -> list[BaseRoute]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from smartoken.errors import GatewayError
-from smartoken.i18n.locales import from_accept_language
+from smartoken.i18n.locales import negotiate
 
 ZH_BY_CODE = {
     "invalid_request": "请求无效",
@@ -67,9 +67,11 @@ def summary(code: str | None, type_: str | None = None) -> str:
     return ZH_BY_CODE.get(code or "") or ZH_BY_TYPE.get(type_ or "") or "请求失败"
 
 
-def localize(err: GatewayError, accept_language: str | None) -> GatewayError:
-    """``err`` itself for English clients; a translated copy for Chinese ones."""
-    if from_accept_language(accept_language) != "zh_CN":
+def localize(err: GatewayError, accept_language: str | None,
+             chosen: str | None = None) -> GatewayError:
+    """``err`` itself for English clients; a translated copy for Chinese ones. ``chosen``: the
+    language a console user picked (its cookie), which wins over the browser's header."""
+    if negotiate(accept_language, chosen) != "zh_CN":
         return err
     zh = summary(err.code, err.type)
     out = copy.copy(err)

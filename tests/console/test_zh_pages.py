@@ -6,6 +6,7 @@ of brand names, units and technical terms. The zh_CN catalog has no fuzzy or emp
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
@@ -381,3 +382,25 @@ def test_the_detector_reads_the_templates_it_guards() -> None:
                "signup", "check_mail", "forgot", "reset", "verified", "admin_signup",
                "alerts", "_alerts", "topup", "topup_done", "receipt", "_receipts"}
     assert templates <= visited, sorted(templates - visited)
+
+
+def test_console_json_errors_follow_the_chosen_language(make_inproc: Any) -> None:
+    """A user who switched the console to Chinese (its cookie) gets the console's JSON errors
+    in Chinese too, whatever the browser's Accept-Language; without the choice the header
+    decides, as for API clients."""
+    gw = make_inproc()
+    add_user(gw, "zh-json", PW)
+    client, csrf = http_session(gw, "zh-json", PW)
+
+    def error() -> str:
+        r = client.post("/console/api/playground", json={"model": "kimi-k2", "messages": []},
+                        headers={"x-csrf-token": csrf, "accept-language": "en-US,en"})
+        assert r.status_code == 400, r.text
+        return str(r.json()["error"]["message"])
+
+    with contextlib.closing(client):
+        english = error()
+        client.cookies.set("st_lang", "zh_CN")  # what the console's language switch sets
+        chinese = error()
+    assert "Write a message first." in english and not re.search(r"[\u4e00-\u9fff]", english)
+    assert "Write a message first." in chinese and re.search(r"[\u4e00-\u9fff]", chinese)
