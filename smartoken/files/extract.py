@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+if TYPE_CHECKING:  # the pool's machinery is imported with the first file
+    from concurrent.futures import ProcessPoolExecutor
+
 _BLANKS = re.compile(r"\n{3,}")
 
 
@@ -176,10 +179,6 @@ def extract_path(path: str, kind: str, max_chars: int) -> str | None:
 
 
 # ------------------------------------------------------------------ the pool (gateway side)
-
-
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
 
 
 class Extractor:
