@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +68,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def reserve_port() -> socket.socket:
+    """A socket bound to a free port and kept open, so that nothing else takes the port before
+    the gateway listens on it: a port picked and released (``free_port``) was sometimes taken
+    by another test's outgoing connection while the gateway was still starting (``address
+    already in use``). The kernel gives neither an ephemeral connection nor another ``bind(0)``
+    a port that is bound, while the gateway, binding with SO_REUSEADDR as uvicorn and asyncio
+    do, can still listen on it (the reserving socket never listens)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
 class Gateway:
     def __init__(self, tmp: Path, config: dict[str, Any] | None = None,
                  env: dict[str, str] | None = None, workers: int = 1,
@@ -74,7 +88,9 @@ class Gateway:
         self.tmp = tmp
         self.data_dir = tmp / "data"
         self.config = config
-        self.port = free_port()
+        hold = reserve_port()  # held for this gateway's life: restarts keep the port too
+        weakref.finalize(self, hold.close)
+        self.port = int(hold.getsockname()[1])
         self.workers = workers
         self.log_level = log_level
         self.env = {k: v for k, v in os.environ.items()
