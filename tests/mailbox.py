@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.harness import reserve_port
 
 LINK = re.compile(r"https?://[^\s\"'<>]+")
 
@@ -84,18 +86,14 @@ class _Quiet(Controller):
                 logging.getLogger("mail.log").disabled = False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Mailbox:
     def __init__(self, user: str | None = None, password: str | None = None) -> None:
         self.user, self.password = user, password
         self.mails: list[Mail] = []
         self.lock = threading.Lock()
-        self.port = free_port()
+        hold = reserve_port()
+        weakref.finalize(self, hold.close)
+        self.port = int(hold.getsockname()[1])
         kw: dict[str, Any] = {}
         if user is not None:
             kw = {"authenticator": self._authenticate, "auth_required": True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 
 from smartoken.alerts import signing
-from tests.harness import free_port
+from tests.harness import reserve_port
 
 
 @dataclass
@@ -63,7 +64,10 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.port = self.port or free_port()
+        if not self.port:  # held while the receiver is stopped and started again
+            hold = reserve_port()
+            weakref.finalize(self, hold.close)
+            self.port = int(hold.getsockname()[1])
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -18,7 +18,8 @@ from smartoken.notify.mail import (
     mailer_for,
     parse_smtp_url,
 )
-from tests.mailbox import Mailbox, free_port
+from tests.harness import free_port
+from tests.mailbox import Mailbox
 
 SECRET = "p@ss:w/rd-s3cr3t"
 
