@@ -5,7 +5,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -22,6 +22,7 @@ sslcache.install()  # one TLS context for the tests' HTTP clients: ~55 ms of CPU
 # PostgreSQL and Redis fixtures (pg_url, pg_migrated_url, redis_prefix, private_redis) for
 # every test module, including those that ask for them by name (getfixturevalue).
 pytest_plugins = ("tests.services",)
+G = TypeVar("G", bound=Gateway)
 
 # Hypothesis keeps its example database outside the checkout (a test run leaves the checkout
 # unchanged), one per checkout, kept between runs so that a failing example is tried first.
@@ -52,15 +53,17 @@ def make_fake() -> Iterator[Callable[..., FakeUpstream]]:
         f.stop()
 
 
-@pytest.fixture
-def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
-    made: list[Gateway] = []
+def _gateways(tmp_path: Path, kind: type[G], folder: str) -> Iterator[Callable[..., G]]:
+    """A factory of started gateways of ``kind``, each in its own folder, stopped after the
+    test (and before a database or Redis fixture goes: tests/running.py)."""
+    made: list[G] = []
 
     def make(config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-             **kw: Any) -> Gateway:
-        sub = tmp_path / f"gw{len(made)}"
+             **kw: Any) -> G:
+        sub = tmp_path / f"{folder}{len(made)}"
         sub.mkdir()
-        gw = Gateway(sub, config, env, **kw).start()
+        gw = kind(sub, config, env, **kw)
+        gw.start()
         made.append(gw)
         running.RUNNING.append(gw.stop)
         return gw
@@ -69,27 +72,18 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     for gw in made:
         gw.stop()
     running.RUNNING.clear()
+
+
+@pytest.fixture
+def make_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+    yield from _gateways(tmp_path, Gateway, "gw")
 
 
 @pytest.fixture
 def make_inproc(tmp_path: Path) -> Iterator[Callable[..., InProcessGateway]]:
     """Like ``make_gateway``, served from this test process (tests/inproc.py): prefer it
     unless the test is about the process (signals, SIGKILL, workers, start-up output)."""
-    made: list[InProcessGateway] = []
-
-    def make(config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-             **kw: Any) -> InProcessGateway:
-        sub = tmp_path / f"ip{len(made)}"
-        sub.mkdir()
-        gw = InProcessGateway(sub, config, env, **kw).start()
-        made.append(gw)
-        running.RUNNING.append(gw.stop)
-        return gw
-
-    yield make
-    for gw in made:
-        gw.stop()
-    running.RUNNING.clear()
+    yield from _gateways(tmp_path, InProcessGateway, "ip")
 
 
 @pytest.fixture

@@ -81,6 +81,14 @@ def reserve_port() -> socket.socket:
     return s
 
 
+def held_port(owner: object) -> int:
+    """A port reserved (``reserve_port``) for as long as ``owner`` lives: a server stopped and
+    started again (a gateway, a proxy taking a database down and up) finds it still free."""
+    hold = reserve_port()
+    weakref.finalize(owner, hold.close)
+    return int(hold.getsockname()[1])
+
+
 class Gateway:
     def __init__(self, tmp: Path, config: dict[str, Any] | None = None,
                  env: dict[str, str] | None = None, workers: int = 1,
@@ -88,9 +96,7 @@ class Gateway:
         self.tmp = tmp
         self.data_dir = tmp / "data"
         self.config = config
-        hold = reserve_port()  # held for this gateway's life: restarts keep the port too
-        weakref.finalize(self, hold.close)
-        self.port = int(hold.getsockname()[1])
+        self.port = held_port(self)
         self.workers = workers
         self.log_level = log_level
         self.env = {k: v for k, v in os.environ.items()

@@ -17,7 +17,6 @@ import re
 import threading
 import time
 import warnings
-import weakref
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,7 +26,7 @@ from urllib.parse import quote
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.harness import reserve_port
+from tests.harness import held_port
 
 LINK = re.compile(r"https?://[^\s\"'<>]+")
 
@@ -91,9 +90,7 @@ class Mailbox:
         self.user, self.password = user, password
         self.mails: list[Mail] = []
         self.lock = threading.Lock()
-        hold = reserve_port()
-        weakref.finalize(self, hold.close)
-        self.port = int(hold.getsockname()[1])
+        self.port = held_port(self)
         kw: dict[str, Any] = {}
         if user is not None:
             kw = {"authenticator": self._authenticate, "auth_required": True,

@@ -13,7 +13,6 @@ import secrets
 import shutil
 import subprocess
 import time
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 import redis
 
 from smartoken.store.db import MIGRATIONS, make_engine, migrate
-from tests.harness import reserve_port
+from tests.harness import held_port
 from tests.running import stop_gateways
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -152,9 +151,7 @@ class RedisServer:
     """A private redis-server on its own port (never the shared 6379), stoppable at will."""
 
     def __init__(self, tmp: Path) -> None:
-        self._hold = reserve_port()  # kept while it is stopped and restarted
-        weakref.finalize(self, self._hold.close)
-        self.port = int(self._hold.getsockname()[1])
+        self.port = held_port(self)  # kept while it is stopped and restarted
         self.tmp = tmp
         self.proc: subprocess.Popen[bytes] | None = None
 

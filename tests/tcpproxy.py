@@ -9,14 +9,13 @@ import asyncio
 import contextlib
 import threading
 
-from tests.harness import reserve_port
+from tests.harness import held_port
 
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self._hold = reserve_port()  # the port stays ours while the proxy is down, too
-        self.port = int(self._hold.getsockname()[1])
+        self.port = held_port(self)  # the port stays ours while the proxy is down, too
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -38,7 +37,6 @@ class TcpProxy:
         self.down()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
-        self._hold.close()
 
     async def _up(self) -> None:
         if self._server is None:

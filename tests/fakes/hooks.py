@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import orjson
 
 from smartoken.alerts import signing
-from tests.harness import reserve_port
+from tests.harness import held_port
 
 
 @dataclass
@@ -64,10 +63,7 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        if not self.port:  # held while the receiver is stopped and started again
-            hold = reserve_port()
-            weakref.finalize(self, hold.close)
-            self.port = int(hold.getsockname()[1])
+        self.port = self.port or held_port(self)  # kept while it is stopped and started
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -9,7 +9,8 @@ import orjson
 from smartoken.providers.base import JSON, UpstreamError, Usage
 
 # Tokens an upstream may report for one request: far beyond any context window and output
-# limit. A report above it (a lie, or a bug) is read as it; a negative one, or not a number, as 0.
+# limit. A report above it (a lie, or a bug) is read as this bound; a negative one, or not a
+# number, as 0.
 MAX_REPORTED_TOKENS = 100_000_000
 
 
